@@ -1,0 +1,27 @@
+"""The models of CS 1678/2078 Homework 3, one module per part of the assignment."""
+
+from hw3core.alexnet import ALEXNET_VARIANTS, DOMAINS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+from hw3core.rnn_cells import CELLS, GRUCell, LSTMCell
+from hw3core.text_models import (
+    SentenceGeneration,
+    SentimentClassification,
+    SentimentClassifier,
+    ShakespeareWriter,
+    sample_next_char_id,
+)
+
+__all__ = [
+    "ALEXNET_VARIANTS",
+    "CELLS",
+    "DOMAINS",
+    "AlexNet",
+    "AlexNetAvgPooling",
+    "AlexNetLargeKernel",
+    "GRUCell",
+    "LSTMCell",
+    "SentenceGeneration",
+    "SentimentClassification",
+    "SentimentClassifier",
+    "ShakespeareWriter",
+    "sample_next_char_id",
+]

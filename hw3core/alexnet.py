@@ -1,0 +1,114 @@
+"""Part A and B: AlexNet and its two variants, each declared as a table of layers.
+
+A variant is a list of feature layers in the assignment's notation; one builder turns it
+into a flat ``nn.Sequential`` whose module names carry the table's row numbers, so
+``print(model)`` reads like the table (``conv1``, ``relu2``, ``maxpool3``, ...).
+"""
+
+from collections import OrderedDict
+from typing import NamedTuple
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+DOMAINS = ("art_painting", "cartoon", "photo", "sketch")
+# Per-channel statistics of PACS, from the assignment's starter code.
+PACS_MEAN = (0.7659, 0.7463, 0.7173)
+PACS_STD = (0.3089, 0.3181, 0.3470)
+IMAGE_SIZE = 227
+
+
+class Conv(NamedTuple):
+    out_channels: int
+    kernel: int
+    padding: int = 0
+    stride: int = 1
+
+
+class Pool(NamedTuple):
+    kind: type[nn.Module]  # nn.MaxPool2d or nn.AvgPool2d
+    kernel: int = 3
+    stride: int = 2
+
+
+# The feature extractors, row for row as in the assignment's tables (every Conv is followed by a ReLU).
+ALEXNET_FEATURES = [
+    Conv(96, 11, stride=4), Pool(nn.MaxPool2d),
+    Conv(256, 5, padding=2), Pool(nn.MaxPool2d),
+    Conv(384, 3, padding=1),
+    Conv(384, 3, padding=1),
+    Conv(256, 3, padding=1), Pool(nn.MaxPool2d),
+]
+LARGE_KERNEL_FEATURES = [
+    Conv(96, 21, padding=1, stride=8),
+    Conv(256, 7, padding=2, stride=2),
+    Conv(384, 3, padding=1),
+    Conv(384, 3, padding=1),
+    Conv(256, 3, stride=2),
+]
+AVG_POOLING_FEATURES = [
+    Pool(nn.AvgPool2d) if isinstance(layer, Pool) else layer for layer in ALEXNET_FEATURES
+]
+
+
+def make_layers(features: list, num_classes: int, dropout: float) -> OrderedDict:
+    layers: list[nn.Module] = []
+    in_channels = 3
+    for spec in features:
+        if isinstance(spec, Conv):
+            layers.append(nn.Conv2d(in_channels, spec.out_channels, spec.kernel, spec.stride, spec.padding))
+            layers.append(nn.ReLU(inplace=True))
+            in_channels = spec.out_channels
+        else:
+            layers.append(spec.kind(kernel_size=spec.kernel, stride=spec.stride))
+    layers += [
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(in_channels * 6 * 6, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(4096, 4096),
+        nn.ReLU(inplace=True),
+        nn.Linear(4096, num_classes),
+    ]
+    return OrderedDict((f"{type(layer).__name__.lower()}{row}", layer) for row, layer in enumerate(layers, 1))
+
+
+class AlexNet(
+    nn.Sequential,
+    PyTorchModelHubMixin,
+    library_name="hw3core",
+    tags=["image-classification", "pacs", "alexnet"],
+    pipeline_tag="image-classification",
+):
+    """AlexNet for 227x227 RGB input (Krizhevsky et al., 2012), as in the Part A table."""
+
+    features = ALEXNET_FEATURES
+
+    def __init__(self, num_classes: int = 4, dropout: float = 0.5):
+        super().__init__(make_layers(self.features, num_classes, dropout))
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, 227, 227) -> (N, num_classes)
+        return super().forward(x)
+
+
+class AlexNetLargeKernel(AlexNet):
+    """Part B: larger kernels and strides replace the max-pooling layers."""
+
+    features = LARGE_KERNEL_FEATURES
+
+
+class AlexNetAvgPooling(AlexNet):
+    """Part B: average pooling in place of max pooling."""
+
+    features = AVG_POOLING_FEATURES
+
+
+# Checkpoint name (the folder under checkpoints/ and the --variant flag's value) -> class.
+ALEXNET_VARIANTS = {
+    "alexnet": AlexNet,
+    "large_kernel": AlexNetLargeKernel,
+    "avg_pooling": AlexNetAvgPooling,
+}

@@ -1,0 +1,201 @@
+"""Part C: the recurrent cells, written from scratch (no built-in RNN modules).
+
+Each cell has two ways in:
+- ``cell(x, prev_state)``: one time step, the assignment's signature, plain autograd.
+- ``cell.sequence(xs, state)``: a whole sequence at once, the path models train on. The input
+  projections of all steps are one matrix product, each step adds one product with the hidden
+  state, and backpropagation through time is written by hand (``torch.autograd.Function``), so
+  the per-step autograd bookkeeping that makes naive Python RNNs slow never happens. Weight
+  gradients are summed over all steps in one product at the end, as cuDNN does.
+Both paths compute the same function; tests hold them equal, values and gradients.
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class RecurrentCell(nn.Module):
+    """Shared parameters and helpers: ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H), ``bias`` (G*H)."""
+
+    num_gates: int
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = False):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        gates = self.num_gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(gates, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(gates, hidden_size))
+        self.bias = nn.Parameter(torch.empty(gates)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def count_parameters(self) -> int:
+        total = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        print(f"Total Parameters: {total}")
+        return total
+
+    def project_inputs(self, xs: Tensor) -> Tensor:
+        return nn.functional.linear(xs, self.weight_ih, self.bias)
+
+    def zeros(self, batch_size: int, like: Tensor) -> Tensor:
+        return like.new_zeros(batch_size, self.hidden_size)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias is not None}"
+
+
+class GRUCell(RecurrentCell):
+    """The assignment's GRU: z = σ(W_z[h,x] + b_z), r = σ(W_r[h,x] + b_r),
+    h̃ = tanh(W[r*h, x] + b), h' = (1 - z) * h + z * h̃. Gates stacked in the order z, r, h̃."""
+
+    num_gates = 3
+
+    def forward(self, x: Tensor, prev_state: Tensor | None = None) -> Tensor:
+        h = self.zeros(x.shape[0], x) if prev_state is None else prev_state
+        H = self.hidden_size
+        x_z, x_r, x_n = self.project_inputs(x).split(H, dim=1)
+        h_z, h_r = (h @ self.weight_hh[: 2 * H].t()).split(H, dim=1)
+        z = torch.sigmoid(x_z + h_z)
+        r = torch.sigmoid(x_r + h_r)
+        candidate = torch.tanh(x_n + (r * h) @ self.weight_hh[2 * H :].t())
+        return (1 - z) * h + z * candidate
+
+    def sequence(self, xs: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """xs (T, B, I) -> (hidden states (T, B, H), last state (B, H))."""
+        h0 = self.zeros(xs.shape[1], xs) if state is None else state
+        hs = _GRUSequence.apply(self.project_inputs(xs), self.weight_hh, h0)
+        return hs, hs[-1]
+
+
+class LSTMCell(RecurrentCell):
+    """The classical LSTM (input, forget and output gates, cell state c and hidden state h).
+    Gates stacked in the order i, f, g, o, as torch.nn.LSTMCell stacks them."""
+
+    num_gates = 4
+
+    def forward(self, x: Tensor, prev_state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        if prev_state is None:
+            prev_state = (self.zeros(x.shape[0], x), self.zeros(x.shape[0], x))
+        h, c = prev_state
+        gates = self.project_inputs(x) + h @ self.weight_hh.t()
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+    def sequence(
+        self, xs: Tensor, state: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """xs (T, B, I) -> (hidden states (T, B, H), last state (h, c))."""
+        if state is None:
+            state = (self.zeros(xs.shape[1], xs), self.zeros(xs.shape[1], xs))
+        hs, c_last = _LSTMSequence.apply(self.project_inputs(xs), self.weight_hh, *state)
+        return hs, (hs[-1], c_last)
+
+
+class _GRUSequence(torch.autograd.Function):
+    """The GRU recurrence over precomputed input projections, with hand-written BPTT."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, projected: Tensor, weight_hh: Tensor, h0: Tensor) -> Tensor:
+        T, B, _ = projected.shape
+        H = h0.shape[1]
+        w_zr, w_n = weight_hh[: 2 * H].t(), weight_hh[2 * H :].t()
+        hs = projected.new_empty(T + 1, B, H)  # hs[0] = h0, hs[t + 1] = state after step t
+        gates = projected.new_empty(T, B, 3 * H)  # z, r, h̃ after their nonlinearities
+        reset_hidden = projected.new_empty(T, B, H)  # r * h, the input of the candidate's product
+        hs[0] = h0
+        for t in range(T):
+            h = hs[t]
+            zr = torch.sigmoid(torch.addmm(projected[t, :, : 2 * H], h, w_zr), out=gates[t, :, : 2 * H])
+            z, r = zr[:, :H], zr[:, H:]
+            rh = torch.mul(r, h, out=reset_hidden[t])
+            n = torch.tanh(torch.addmm(projected[t, :, 2 * H :], rh, w_n), out=gates[t, :, 2 * H :])
+            torch.addcmul(h, z, n - h, out=hs[t + 1])  # (1 - z) * h + z * n
+        ctx.save_for_backward(weight_hh, hs, gates, reset_hidden)
+        return hs[1:]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad_hs: Tensor):
+        weight_hh, hs, gates, reset_hidden = ctx.saved_tensors
+        T, B, H = grad_hs.shape
+        w_zr, w_n = weight_hh[: 2 * H], weight_hh[2 * H :]
+        grad_pre = torch.empty_like(gates)  # gradients of the gates before their nonlinearities
+        dh = torch.zeros_like(hs[0])
+        for t in reversed(range(T)):
+            dh = dh + grad_hs[t]
+            h = hs[t]
+            z, r, n = gates[t].split(H, dim=1)
+            dz, dr, dn = grad_pre[t].split(H, dim=1)
+            torch.mul(dh * (n - h), z * (1 - z), out=dz)
+            torch.mul(dh * z, 1 - n * n, out=dn)
+            d_rh = dn @ w_n
+            torch.mul(d_rh * h, r * (1 - r), out=dr)
+            dh = dh * (1 - z) + d_rh * r + grad_pre[t, :, : 2 * H] @ w_zr
+        flat = grad_pre.reshape(T * B, 3 * H)
+        grad_weight = torch.cat(
+            [flat[:, : 2 * H].t() @ hs[:-1].reshape(T * B, H), flat[:, 2 * H :].t() @ reset_hidden.reshape(T * B, H)]
+        )
+        return grad_pre, grad_weight, dh
+
+
+class _LSTMSequence(torch.autograd.Function):
+    """The LSTM recurrence over precomputed input projections, with hand-written BPTT."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, projected: Tensor, weight_hh: Tensor, h0: Tensor, c0: Tensor):
+        T, B, _ = projected.shape
+        H = h0.shape[1]
+        w = weight_hh.t()
+        hs = projected.new_empty(T + 1, B, H)
+        cs = projected.new_empty(T + 1, B, H)
+        gates = projected.new_empty(T, B, 4 * H)  # i, f, g, o after their nonlinearities
+        hs[0], cs[0] = h0, c0
+        for t in range(T):
+            pre = torch.addmm(projected[t], hs[t], w)
+            torch.sigmoid(pre, out=gates[t])
+            g = torch.tanh(pre[:, 2 * H : 3 * H], out=gates[t, :, 2 * H : 3 * H])
+            i, f, o = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 3 * H :]
+            c = torch.addcmul(f * cs[t], i, g, out=cs[t + 1])
+            torch.mul(o, torch.tanh(c), out=hs[t + 1])
+        ctx.save_for_backward(weight_hh, hs, cs, gates)
+        return hs[1:], cs[T]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad_hs: Tensor, grad_c_last: Tensor | None):
+        weight_hh, hs, cs, gates = ctx.saved_tensors
+        T, B, H = grad_hs.shape
+        grad_pre = torch.empty_like(gates)
+        dh = torch.zeros_like(hs[0])
+        dc = torch.zeros_like(cs[0]) if grad_c_last is None else grad_c_last.clone()
+        for t in reversed(range(T)):
+            dh = dh + grad_hs[t]
+            i, f, g, o = gates[t].split(H, dim=1)
+            di, df, dg, do = grad_pre[t].split(H, dim=1)
+            tanh_c = torch.tanh(cs[t + 1])
+            torch.mul(dh * tanh_c, o * (1 - o), out=do)
+            dc = dc + dh * o * (1 - tanh_c * tanh_c)
+            torch.mul(dc * g, i * (1 - i), out=di)
+            torch.mul(dc * cs[t], f * (1 - f), out=df)
+            torch.mul(dc * i, 1 - g * g, out=dg)
+            dc = dc * f
+            dh = grad_pre[t] @ weight_hh
+        flat = grad_pre.reshape(T * B, 4 * H)
+        grad_weight = flat.t() @ hs[:-1].reshape(T * B, H)
+        return grad_pre, grad_weight, dh, dc
+
+
+CELLS = {"gru": GRUCell, "lstm": LSTMCell}

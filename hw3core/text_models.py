@@ -1,0 +1,133 @@
+"""Parts C and D: the sentiment classifier and the character-level writer.
+
+``SentimentClassification`` and ``SentenceGeneration`` keep the assignment's signatures (the
+cell class is an argument). ``SentimentClassifier`` and ``ShakespeareWriter`` are the same
+models with their vocabulary and cell name as constructor arguments, so a checkpoint
+(``config.json`` + ``model.safetensors``, through ``PyTorchModelHubMixin``) rebuilds them alone.
+"""
+
+from collections.abc import Iterator
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import Tensor, nn
+
+from hw3core.rnn_cells import CELLS
+from hw3core.text import encode_review
+
+
+class SentimentClassification(nn.Module):
+    def __init__(self, vocabulary_size: int, embedding_dim: int, rnn_module: type, hidden_size: int, bias: bool = False):
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary_size, embedding_dim)
+        self.rnn = rnn_module(embedding_dim, hidden_size, bias)
+        self.classifier = nn.Linear(hidden_size, 2)
+
+    def forward(self, batch_reviews: Tensor, batch_lengths: Tensor) -> Tensor:
+        """batch_reviews (N, T) token ids, batch_lengths (N,) -> logits (N, 2), read at each review's last token."""
+        hs, _ = self.rnn.sequence(self.embedding(batch_reviews.t()))  # (T, N, H)
+        # The recurrence is causal, so padding after a review never reaches its last real state.
+        last = hs[batch_lengths.to(hs.device) - 1, torch.arange(hs.shape[1], device=hs.device)]  # (N, H)
+        return self.classifier(last)
+
+
+class SentenceGeneration(nn.Module):
+    def __init__(self, vocabulary_size: int, embedding_dim: int, rnn_module: type, hidden_size: int, bias: bool = False):
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary_size, embedding_dim)
+        self.rnn = rnn_module(embedding_dim, hidden_size, bias)
+        self.classifier = nn.Linear(hidden_size, vocabulary_size)
+
+    def forward(self, history: Tensor, state=None):
+        """history (N, T) character ids -> (logits of the next character (N, V), state after the history)."""
+        hs, state = self.rnn.sequence(self.embedding(history.t()), state)
+        return self.classifier(hs[-1]), state
+
+    def forward_every_position(self, history: Tensor, state=None):
+        """Teacher forcing: logits (N, T, V) of the character after each position of the history."""
+        hs, state = self.rnn.sequence(self.embedding(history.t()), state)
+        return self.classifier(hs.transpose(0, 1)), state
+
+
+def sample_next_char_id(predicted_logits: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    """Samples one id per row from the categorical distribution of the logits ((V,) or (N, V))."""
+    probabilities = torch.softmax(predicted_logits.float() / temperature, dim=-1)
+    return torch.multinomial(probabilities, num_samples=1, generator=generator).squeeze(-1)
+
+
+class SentimentClassifier(
+    SentimentClassification,
+    PyTorchModelHubMixin,
+    library_name="hw3core",
+    tags=["text-classification", "imdb", "sentiment", "rnn"],
+    pipeline_tag="text-classification",
+):
+    LABELS = ("negative", "positive")
+
+    def __init__(
+        self,
+        vocabulary: list[str],
+        cell: str = "gru",
+        embedding_dim: int = 128,
+        hidden_size: int = 100,
+        bias: bool = True,
+        max_length: int = 200,
+    ):
+        super().__init__(len(vocabulary), embedding_dim, CELLS[cell], hidden_size, bias)
+        self.vocabulary = vocabulary
+        self.max_length = max_length
+        self.word_ids = {word: i for i, word in enumerate(vocabulary)}
+
+    def encode(self, text: str) -> list[int]:
+        return encode_review(text, self.word_ids, self.max_length)
+
+    @torch.no_grad()
+    def predict(self, texts: list[str]) -> Tensor:
+        """Probabilities (N, 2) of negative and positive, for raw review texts."""
+        encoded = [self.encode(text) for text in texts]
+        lengths = torch.tensor([len(ids) for ids in encoded])
+        batch = torch.zeros(len(encoded), int(lengths.max()), dtype=torch.long)
+        for row, ids in enumerate(encoded):
+            batch[row, : len(ids)] = torch.tensor(ids)
+        device = self.embedding.weight.device
+        return torch.softmax(self(batch.to(device), lengths), dim=-1).cpu()
+
+
+class ShakespeareWriter(
+    SentenceGeneration,
+    PyTorchModelHubMixin,
+    library_name="hw3core",
+    tags=["text-generation", "char-rnn", "shakespeare", "rnn"],
+    pipeline_tag="text-generation",
+):
+    def __init__(
+        self,
+        characters: str,
+        cell: str = "gru",
+        embedding_dim: int = 256,
+        hidden_size: int = 512,
+        bias: bool = True,
+    ):
+        super().__init__(len(characters), embedding_dim, CELLS[cell], hidden_size, bias)
+        self.characters = characters
+        self.char_ids = {char: i for i, char in enumerate(characters)}
+
+    def encode(self, text: str) -> list[int]:
+        return [self.char_ids[char] for char in text]
+
+    def unknown_characters(self, text: str) -> list[str]:
+        return sorted({char for char in text if char not in self.char_ids})
+
+    @torch.no_grad()
+    def generate(self, prime: str, length: int, temperature: float = 1.0, seed: int | None = None) -> Iterator[str]:
+        """Yields ``length`` characters after ``prime``, one at a time. The state is carried
+        from step to step, so each character costs one cell step: O(n) for n characters."""
+        device = self.embedding.weight.device
+        generator = torch.Generator(device=device)
+        if seed is not None:
+            generator.manual_seed(seed)
+        logits, state = self(torch.tensor([self.encode(prime)], device=device))
+        for _ in range(length):
+            next_id = sample_next_char_id(logits, temperature, generator)  # (1,)
+            yield self.characters[int(next_id)]
+            logits, state = self(next_id[:, None], state)
