@@ -1,0 +1,73 @@
+"""Checkpoint folders: what each one holds, which class rebuilds it, and safe loading.
+
+A checkpoint is a folder in the Hugging Face format (``config.json`` + ``model.safetensors``,
+written by ``PyTorchModelHubMixin``) plus what its training run recorded: ``metrics.jsonl``
+(one JSON object per epoch), ``training.json`` (command, split, hardware, wall time) and the
+three curve plots. Only JSON and safetensors are ever read: never a pickle.
+"""
+
+import json
+import re
+from pathlib import Path
+
+from torch import nn
+
+from hw3core.alexnet import AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+from hw3core.text_models import SentimentClassifier, ShakespeareWriter
+
+# Checkpoint name (the folder under checkpoints/ and the Hub repo's suffix) -> the class that rebuilds it.
+CHECKPOINT_CLASSES: dict[str, type[nn.Module]] = {
+    "alexnet": AlexNet,
+    "alexnet-large-kernel": AlexNetLargeKernel,
+    "alexnet-avg-pooling": AlexNetAvgPooling,
+    "sentiment-gru": SentimentClassifier,
+    "sentiment-lstm": SentimentClassifier,
+    "shakespeare-gru": ShakespeareWriter,
+    "shakespeare-lstm": ShakespeareWriter,
+}
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.jsonl"
+RUN_FILE = "training.json"
+PLOT_FILES = {
+    "train_loss": "train_loss.png",
+    "train_accuracy": "train_accuracy.png",
+    "val_accuracy": "val_accuracy.png",
+}
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the file and what is wrong."""
+
+
+def is_valid_repo_id(repo_id: str) -> bool:
+    return bool(_REPO_ID.match(repo_id)) and ".." not in repo_id
+
+
+def load_local(cls: type[nn.Module], folder: str | Path) -> nn.Module:
+    """Rebuilds a model from a local checkpoint folder, strictly (every weight present, every shape right)."""
+    folder = Path(folder)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (folder / name).is_file():
+            raise CheckpointError(f"{folder / name} is missing")
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{folder / CONFIG_FILE} is not valid JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{folder / CONFIG_FILE} must hold a JSON object")
+    try:
+        return cls.from_pretrained(folder, strict=True)
+    except TypeError as error:
+        raise CheckpointError(f"{folder / CONFIG_FILE} does not fit {cls.__name__}: {error}") from None
+    except Exception as error:  # safetensors and torch raise several types for a bad file
+        raise CheckpointError(f"{folder / WEIGHTS_FILE} cannot be loaded into {cls.__name__}: {error}") from None
+
+
+def read_metrics(folder: str | Path) -> list[dict]:
+    """The per-epoch metrics a training run appended, oldest first ([] if none)."""
+    path = Path(folder) / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
