@@ -38,15 +38,12 @@ class SentenceGeneration(nn.Module):
         self.rnn = rnn_module(embedding_dim, hidden_size, bias)
         self.classifier = nn.Linear(hidden_size, vocabulary_size)
 
-    def forward(self, history: Tensor, state=None):
-        """history (N, T) character ids -> (logits of the next character (N, V), state after the history)."""
-        hs, state = self.rnn.sequence(self.embedding(history.t()), state)
-        return self.classifier(hs[-1]), state
-
-    def forward_every_position(self, history: Tensor, state=None):
-        """Teacher forcing: logits (N, T, V) of the character after each position of the history."""
-        hs, state = self.rnn.sequence(self.embedding(history.t()), state)
-        return self.classifier(hs.transpose(0, 1)), state
+    def forward(self, history: Tensor, state=None, every_position: bool = False):
+        """history (N, T) character ids -> (logits, state after the history). The logits are those of
+        the next character (N, V), or with ``every_position`` of the character after each position
+        (N, T, V): teacher forcing, every position of a sequence is a training example."""
+        hs, state = self.rnn.sequence(self.embedding(history.t()), state)  # (T, N, H)
+        return self.classifier(hs.transpose(0, 1) if every_position else hs[-1]), state
 
 
 def sample_next_char_id(predicted_logits: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:

@@ -1,0 +1,170 @@
+"""Where each trained model comes from, loaded once and shared by every request.
+
+A checkpoint NAME (a key of ``hw3core.checkpoints.CHECKPOINT_CLASSES``) is looked for in:
+
+1. the folder ``ROOT/NAME``, where ROOT is ``--checkpoints``, else the environment variable
+   ``HW3_CHECKPOINTS``, else ``checkpoints`` (where the training scripts write);
+2. else, when ``HW3_HUB_ORG`` names a Hugging Face user or organisation, the Hub repo
+   ``ORG/hw3-NAME`` (for example ``HW3_HUB_ORG=alice`` -> ``alice/hw3-alexnet``).
+
+Either way only ``config.json``, ``model.safetensors`` and what training recorded beside them
+(metrics, run description, plots) are read, never a pickle. A checkpoint that is missing or
+broken makes that one model unavailable, with a message naming the file and how to fix it;
+every other model keeps working.
+"""
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import snapshot_download
+from torch import nn
+
+from hw3core.checkpoints import (
+    CHECKPOINT_CLASSES,
+    CONFIG_FILE,
+    METRICS_FILE,
+    PLOT_FILES,
+    RUN_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    is_valid_repo_id,
+    load_local,
+)
+
+DEFAULT_ROOT = Path("checkpoints")
+TRAINING_COMMANDS = {
+    "alexnet": "python -m training.train_alexnet --variant alexnet --data-dir DIR",
+    "alexnet-large-kernel": "python -m training.train_alexnet --variant large_kernel --data-dir DIR",
+    "alexnet-avg-pooling": "python -m training.train_alexnet --variant avg_pooling --data-dir DIR",
+    "sentiment-gru": "python -m training.train_sentiment --cell gru --data aclImdb_v1.tar.gz",
+    "sentiment-lstm": "python -m training.train_sentiment --cell lstm --data aclImdb_v1.tar.gz",
+    "shakespeare-gru": "python -m training.train_char_rnn --cell gru --data input.txt",
+    "shakespeare-lstm": "python -m training.train_char_rnn --cell lstm --data input.txt",
+}
+RECORD_FILES = [METRICS_FILE, RUN_FILE, *PLOT_FILES.values()]
+# A failed load is retried after this long: a checkpoint that a training run writes while the app
+# is up is picked up, but an unreachable Hub is not asked again on every request.
+RETRY_SECONDS = 30.0
+
+
+class ModelUnavailable(Exception):
+    """A model that cannot be used; the message says which file or repo and what to do."""
+
+
+@dataclass
+class Prediction:
+    """One model's answer, or why it has none."""
+
+    probabilities: dict[str, float] | None = None
+    milliseconds: float | None = None
+    parameters: int | None = None
+    problem: str | None = None
+
+
+def hub_repo(org: str, name: str) -> str:
+    return f"{org}/hw3-{name}"
+
+
+class ModelStore:
+    """The checkpoints of one app: each model is loaded on first use, once, under a per-model lock."""
+
+    def __init__(self, root: str | Path | None = None, hub_org: str | None = None):
+        self.root = Path(root or os.environ.get("HW3_CHECKPOINTS") or DEFAULT_ROOT)
+        self.hub_org = hub_org or os.environ.get("HW3_HUB_ORG") or None
+        self._models: dict[str, nn.Module] = {}
+        self._folders: dict[str, Path] = {}
+        self._failures: dict[str, tuple[float, ModelUnavailable]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def get(self, name: str) -> nn.Module:
+        """The model, loaded strictly from its checkpoint on first use; raises ModelUnavailable."""
+        with self._lock(name):
+            if name not in self._models:
+                self._models[name] = self._remembering_failure(name, lambda: self._load(name))
+            return self._models[name]
+
+    def folder(self, name: str) -> Path:
+        """The folder holding the checkpoint's training record (from the Hub: without the weights)."""
+        local = self.root / name
+        if local.is_dir():
+            return local
+        with self._lock(name):
+            if name not in self._folders:
+                self._folders[name] = self._remembering_failure(name, lambda: self._download(name, RECORD_FILES))
+            return self._folders[name]
+
+    def predict(self, name: str, predict: Callable[[nn.Module], dict[str, float]]) -> Prediction:
+        """Runs ``predict`` on the model and times it; an unavailable model gives its problem instead."""
+        try:
+            model = self.get(name)
+        except ModelUnavailable as error:
+            return Prediction(problem=str(error))
+        start = time.perf_counter()
+        probabilities = predict(model)
+        return Prediction(
+            probabilities=probabilities,
+            milliseconds=(time.perf_counter() - start) * 1000,
+            parameters=sum(p.numel() for p in model.parameters()),
+        )
+
+    def preload(self) -> None:
+        """Loads every model now (a warm-up); the unavailable ones keep their message for later."""
+        for name in CHECKPOINT_CLASSES:
+            try:
+                self.get(name)
+            except ModelUnavailable:
+                pass
+
+    def training_command(self, name: str) -> str:
+        command = TRAINING_COMMANDS[name]
+        if self.root != DEFAULT_ROOT:
+            command += f" --out {self.root / name}"
+        return command
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def _remembering_failure(self, name: str, attempt: Callable):
+        failed_at, error = self._failures.get(name, (0.0, None))
+        if error is not None and time.monotonic() - failed_at < RETRY_SECONDS:
+            raise error
+        try:
+            result = attempt()
+        except ModelUnavailable as error:
+            self._failures[name] = (time.monotonic(), error)
+            raise
+        self._failures.pop(name, None)
+        return result
+
+    def _load(self, name: str) -> nn.Module:
+        local = self.root / name
+        folder = local if local.is_dir() else self._download(name, [CONFIG_FILE, WEIGHTS_FILE])
+        try:
+            return load_local(CHECKPOINT_CLASSES[name], folder)
+        except CheckpointError as error:
+            raise ModelUnavailable(f"{error}. Retrain it with `{self.training_command(name)}`.") from None
+
+    def _download(self, name: str, files: list[str]) -> Path:
+        local = self.root / name
+        if not self.hub_org:
+            raise ModelUnavailable(
+                f"No checkpoint: `{local}/` does not exist. Train it with `{self.training_command(name)}`, "
+                f"or set HW3_HUB_ORG to load `ORG/hw3-{name}` from the Hugging Face Hub."
+            )
+        repo = hub_repo(self.hub_org, name)
+        if not is_valid_repo_id(repo):
+            raise ModelUnavailable(f"HW3_HUB_ORG={self.hub_org!r} does not make a valid Hub repo id ({repo!r}).")
+        try:
+            return Path(snapshot_download(repo, allow_patterns=files))
+        except Exception as error:  # offline, no such repo, no access, network: each has its own type
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ModelUnavailable(
+                f"No checkpoint: `{local}/` does not exist and the Hub repo `{repo}` could not be read "
+                f"({type(error).__name__}: {reason}). Train it with `{self.training_command(name)}`."
+            ) from None

@@ -1,0 +1,83 @@
+"""How a tab's models were trained: the last epoch's metrics and the curve plots of each checkpoint.
+
+Read again on every page load, so a training run that is still going shows its latest epoch.
+"""
+
+import json
+from pathlib import Path
+
+import gradio as gr
+
+from demos.models import ModelStore, ModelUnavailable
+from hw3core.checkpoints import PLOT_FILES, RUN_FILE, read_metrics
+
+COLUMNS = ["Model", "Epochs", "Val accuracy", "Val loss", "Train accuracy", "Train loss", "s / epoch",
+           "Examples / s", "Trained on"]
+PLOT_TITLES = {"train_loss": "training loss", "train_accuracy": "training accuracy", "val_accuracy": "validation accuracy"}
+
+
+def _number(value, digits: int) -> str:
+    return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "—"
+
+
+def _hardware(folder: Path) -> str:
+    try:
+        return str(json.loads((folder / RUN_FILE).read_text()).get("hardware", "—"))
+    except (OSError, ValueError, AttributeError):
+        return "—"
+
+
+def metrics_row(title: str, folder: Path) -> list[str]:
+    """One table row from the checkpoint's last epoch; raises ValueError if metrics.jsonl is unreadable."""
+    last = read_metrics(folder)[-1]
+    return [
+        f"**{title}**",
+        str(last.get("epoch", "—")),
+        _number(last.get("val_accuracy"), 4),
+        _number(last.get("val_loss"), 4),
+        _number(last.get("train_accuracy"), 4),
+        _number(last.get("train_loss"), 4),
+        _number(last.get("epoch_seconds"), 1),
+        _number(last.get("examples_per_second"), 0),
+        _hardware(folder),
+    ]
+
+
+def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, list[tuple[str, str]]]:
+    """Markdown (a table of the last epochs, then what is missing) and the plots as (path, caption)."""
+    rows, notes, plots = [], [], []
+    for name, title in titles.items():
+        try:
+            folder = models.folder(name)
+        except ModelUnavailable as error:
+            notes.append(f"- **{title}**: {error}")
+            continue
+        try:
+            rows.append(metrics_row(title, folder))
+        except IndexError:
+            notes.append(f"- **{title}**: no training record (`{folder}/metrics.jsonl` is missing or empty).")
+        except (OSError, ValueError, AttributeError) as error:
+            notes.append(f"- **{title}**: `{folder}/metrics.jsonl` cannot be read: {error}")
+        plots += [(str(folder / file), f"{title}: {PLOT_TITLES[key]}")
+                  for key, file in PLOT_FILES.items() if (folder / file).is_file()]
+    lines = []
+    if rows:
+        lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+    lines += notes
+    return "\n".join(lines), plots
+
+
+def build_training_panel(models: ModelStore, titles: dict[str, str]) -> None:
+    """An open accordion with the metrics table and the curves, filled when the page loads."""
+    with gr.Accordion("How these models were trained", open=True):
+        report = gr.Markdown("Reading the training records…")
+        gallery = gr.Gallery(label="Training curves", columns=3, height="auto", object_fit="contain",
+                             visible=False, buttons=["fullscreen"])
+
+    def refresh():
+        text, plots = training_report(models, titles)
+        return text, gr.Gallery(value=plots, visible=bool(plots))
+
+    gr.on(None, refresh, outputs=[report, gallery], api_visibility="private", show_progress="hidden")

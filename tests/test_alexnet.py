@@ -1,0 +1,183 @@
+"""Parts A and B: each AlexNet variant against its table in the assignment, row by row."""
+
+import re
+
+import pytest
+import torch
+
+from hw3core import ALEXNET_VARIANTS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+
+# (layer type, output shape without the batch dimension, number of parameters), copied from hw3.txt.
+ALEXNET_TABLE = [
+    ("Conv2d", (96, 55, 55), 34_944),
+    ("ReLU", (96, 55, 55), 0),
+    ("MaxPool2d", (96, 27, 27), 0),
+    ("Conv2d", (256, 27, 27), 614_656),
+    ("ReLU", (256, 27, 27), 0),
+    ("MaxPool2d", (256, 13, 13), 0),
+    ("Conv2d", (384, 13, 13), 885_120),
+    ("ReLU", (384, 13, 13), 0),
+    ("Conv2d", (384, 13, 13), 1_327_488),
+    ("ReLU", (384, 13, 13), 0),
+    ("Conv2d", (256, 13, 13), 884_992),
+    ("ReLU", (256, 13, 13), 0),
+    ("MaxPool2d", (256, 6, 6), 0),
+    ("Flatten", (9216,), 0),
+    ("Dropout", (9216,), 0),
+    ("Linear", (4096,), 37_752_832),
+    ("ReLU", (4096,), 0),
+    ("Dropout", (4096,), 0),
+    ("Linear", (4096,), 16_781_312),
+    ("ReLU", (4096,), 0),
+    ("Linear", (4,), 16_388),
+]
+
+LARGE_KERNEL_TABLE = [
+    ("Conv2d", (96, 27, 27), 127_104),
+    ("ReLU", (96, 27, 27), 0),
+    ("Conv2d", (256, 13, 13), 1_204_480),
+    ("ReLU", (256, 13, 13), 0),
+    ("Conv2d", (384, 13, 13), 885_120),
+    ("ReLU", (384, 13, 13), 0),
+    ("Conv2d", (384, 13, 13), 1_327_488),
+    ("ReLU", (384, 13, 13), 0),
+    ("Conv2d", (256, 6, 6), 884_992),
+    ("ReLU", (256, 6, 6), 0),
+    ("Flatten", (9216,), 0),
+    ("Dropout", (9216,), 0),
+    ("Linear", (4096,), 37_752_832),
+    ("ReLU", (4096,), 0),
+    ("Dropout", (4096,), 0),
+    ("Linear", (4096,), 16_781_312),
+    ("ReLU", (4096,), 0),
+    ("Linear", (4,), 16_388),
+]
+
+AVG_POOLING_TABLE = [
+    ("Conv2d", (96, 55, 55), 34_944),
+    ("ReLU", (96, 55, 55), 0),
+    ("AvgPool2d", (96, 27, 27), 0),
+    ("Conv2d", (256, 27, 27), 614_656),
+    ("ReLU", (256, 27, 27), 0),
+    ("AvgPool2d", (256, 13, 13), 0),
+    ("Conv2d", (384, 13, 13), 885_120),
+    ("ReLU", (384, 13, 13), 0),
+    ("Conv2d", (384, 13, 13), 1_327_488),
+    ("ReLU", (384, 13, 13), 0),
+    ("Conv2d", (256, 13, 13), 884_992),
+    ("ReLU", (256, 13, 13), 0),
+    ("AvgPool2d", (256, 6, 6), 0),
+    ("Flatten", (9216,), 0),
+    ("Dropout", (9216,), 0),
+    ("Linear", (4096,), 37_752_832),
+    ("ReLU", (4096,), 0),
+    ("Dropout", (4096,), 0),
+    ("Linear", (4096,), 16_781_312),
+    ("ReLU", (4096,), 0),
+    ("Linear", (4,), 16_388),
+]
+
+TABLES = {AlexNet: ALEXNET_TABLE, AlexNetLargeKernel: LARGE_KERNEL_TABLE, AlexNetAvgPooling: AVG_POOLING_TABLE}
+# The module names print(model) should show: the table's layer, lower-cased, then its row number.
+SHORT_NAMES = {
+    "Conv2d": "conv",
+    "ReLU": "relu",
+    "MaxPool2d": "maxpool",
+    "AvgPool2d": "avgpool",
+    "Flatten": "flatten",
+    "Dropout": "dropout",
+    "Linear": "linear",
+}
+VARIANTS = pytest.mark.parametrize("cls", list(ALEXNET_VARIANTS.values()), ids=list(ALEXNET_VARIANTS))
+
+
+def table_total(table) -> int:
+    return sum(params for _, _, params in table)
+
+
+def test_registry_holds_the_three_variants():
+    assert set(ALEXNET_VARIANTS.values()) == set(TABLES)
+
+
+def test_tables_are_transcribed_consistently():
+    assert table_total(ALEXNET_TABLE) == 58_297_732  # the total the assignment states for Part A
+    assert table_total(AVG_POOLING_TABLE) == 58_297_732  # pooling has no parameters
+    assert table_total(LARGE_KERNEL_TABLE) == 58_979_716
+
+
+@pytest.fixture(scope="module")
+def models():
+    """One default instance per variant, built once: they are large."""
+    torch.manual_seed(0)
+    return {cls: cls().eval() for cls in TABLES}
+
+
+@pytest.fixture(scope="module")
+def seven_class_models():
+    torch.manual_seed(1)
+    return {cls: cls(num_classes=7, dropout=0.25).eval() for cls in TABLES}
+
+
+@VARIANTS
+def test_layers_match_the_table_row_by_row(cls, models):
+    model = models[cls]
+    table = TABLES[cls]
+    layers = list(model.children())
+    assert len(layers) == len(table)
+    x = torch.randn(2, 3, 227, 227)
+    with torch.no_grad():
+        for row, (layer, (type_name, shape, params)) in enumerate(zip(layers, table), 1):
+            x = layer(x)
+            assert type(layer).__name__ == type_name, f"row {row}"
+            assert tuple(x.shape) == (2, *shape), f"row {row} ({type_name})"
+            assert sum(p.numel() for p in layer.parameters()) == params, f"row {row} ({type_name})"
+    assert sum(p.numel() for p in model.parameters()) == table_total(table)
+
+
+@VARIANTS
+def test_forward_is_the_chain_of_the_layers(cls, models):
+    model = models[cls]
+    x = torch.randn(2, 3, 227, 227)
+    with torch.no_grad():
+        expected = x
+        for layer in model.children():
+            expected = layer(expected)
+        assert torch.equal(model(x), expected)
+
+
+@VARIANTS
+def test_module_names_follow_the_table(cls, models):
+    expected = [f"{SHORT_NAMES[type_name]}{row}" for row, (type_name, _, _) in enumerate(TABLES[cls], 1)]
+    assert [name for name, _ in models[cls].named_children()] == expected
+    printed = str(models[cls])
+    position = 0
+    for name in expected:
+        match = re.compile(rf"\({name}\): ").search(printed, position)
+        assert match, f"{name} missing (or out of order) in print(model)"
+        position = match.end()
+
+
+@VARIANTS
+def test_default_is_four_classes_and_num_classes_is_honoured(cls, models, seven_class_models):
+    assert models[cls].num_classes == 4
+    assert list(models[cls].children())[-1].out_features == 4
+    model = seven_class_models[cls]
+    assert model.num_classes == 7
+    last = list(model.children())[-1]
+    assert last.out_features == 7
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 227, 227)).shape == (2, 7)
+
+
+@VARIANTS
+def test_save_and_load_round_trip(cls, seven_class_models, tmp_path):
+    model = seven_class_models[cls]
+    model.save_pretrained(tmp_path)
+    loaded = cls.from_pretrained(tmp_path, strict=True)
+    assert type(loaded) is cls
+    assert loaded.num_classes == 7
+    assert all(m.p == 0.25 for m in loaded.modules() if isinstance(m, torch.nn.Dropout))
+    assert not loaded.training  # the mixin returns the model in eval mode
+    x = torch.randn(2, 3, 227, 227)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))

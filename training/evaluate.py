@@ -1,0 +1,130 @@
+"""Scores a checkpoint on a data set; the last line printed is one JSON object.
+
+    python -m training.evaluate domain --checkpoint checkpoints/alexnet --data ../shared/data/pacs
+    python -m training.evaluate sentiment --checkpoint checkpoints/sentiment-gru --data aclImdb_v1.tar.gz
+    python -m training.evaluate shakespeare --checkpoint checkpoints/shakespeare-gru --data val.txt
+
+``--split auto`` (the default) never scores training data by accident: on the very data set the
+checkpoint was trained on (same size as recorded), it scores the recorded validation split;
+on any other data, every example.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from hw3core import SentimentClassifier, ShakespeareWriter
+from hw3core.checkpoints import CHECKPOINT_CLASSES, RUN_FILE, CheckpointError, load_local
+from training import train_alexnet, train_sentiment
+from training.data import (
+    DataError,
+    ImageFolderDataset,
+    ReviewDataset,
+    collate_images,
+    collate_reviews,
+    find_pacs_root,
+    pacs_samples,
+    read_imdb,
+    read_text,
+    split_text,
+)
+from training.loop import Distributed, Task, run_epoch
+
+
+def _run_record(checkpoint: Path) -> dict:
+    path = checkpoint / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _use_val_split(args, run: dict, total: int) -> bool:
+    if args.split == "auto":
+        return run.get("split", {}).get("total") == total
+    return args.split == "val"
+
+
+def _score(model, dataset, collate, batch_metrics, batch_size: int) -> dict:
+    task = Task("evaluate", model, dataset, dataset, collate, batch_metrics)
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
+    return run_epoch(model, loader, task, Distributed(device=_device(model)), amp=False)
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def evaluate_domain(args, run: dict) -> dict:
+    name = args.variant or run.get("task") or args.checkpoint.name
+    if name not in train_alexnet.CHECKPOINT_NAMES.values():
+        raise CheckpointError(f"{args.checkpoint}: cannot tell which AlexNet it holds; pass --variant")
+    model = load_local(CHECKPOINT_CLASSES[name], args.checkpoint)
+    root = find_pacs_root(args.data)
+    samples = pacs_samples(root)
+    use_val = _use_val_split(args, run, len(samples))
+    if use_val:
+        val_files = set(run["split"]["val_files"])
+        samples = [sample for sample in samples if sample[0] in val_files]
+    scores = _score(model, ImageFolderDataset(root, samples), collate_images, train_alexnet.batch_metrics, 64)
+    return {**scores, "split": "val" if use_val else "all"}
+
+
+def evaluate_sentiment(args, run: dict) -> dict:
+    model = load_local(SentimentClassifier, args.checkpoint)
+    reviews = read_imdb(args.data)
+    use_val = _use_val_split(args, run, len(reviews))
+    if use_val:
+        split = run["split"]
+        _, reviews = train_sentiment.split_reviews(reviews, split["val_size"], split["seed"], split["limit"])
+    dataset = ReviewDataset([model.encode(text) for text, _ in reviews], [label for _, label in reviews])
+    scores = _score(model, dataset, collate_reviews, train_sentiment.batch_metrics, 256)
+    return {**scores, "split": "val" if use_val else "all"}
+
+
+@torch.no_grad()
+def evaluate_shakespeare(args, run: dict, chunk: int = 2000) -> dict:
+    """Reads the text start to end with the state carried: every character after the first is scored."""
+    model = load_local(ShakespeareWriter, args.checkpoint)
+    text = read_text(args.data)
+    use_val = _use_val_split(args, run, len(text))
+    if use_val:
+        text = split_text(text, run["split"]["val_fraction"])[1]
+    ids = torch.tensor([model.char_ids[char] for char in text if char in model.char_ids], device=_device(model))
+    loss_sum, correct, state = 0.0, 0, None
+    for start in range(0, len(ids) - 1, chunk):
+        inputs = ids[start : start + chunk][None]
+        targets = ids[start + 1 : start + chunk + 1]
+        logits, state = model(inputs[:, : len(targets)], state, every_position=True)
+        loss_sum += F.cross_entropy(logits[0], targets, reduction="sum").item()
+        correct += int((logits[0].argmax(-1) == targets).sum())
+    n = max(len(ids) - 1, 0)
+    return {"accuracy": correct / max(n, 1), "loss": loss_sum / max(n, 1), "n": n,
+            "skipped": len(text) - len(ids), "split": "val" if use_val else "all"}
+
+
+EVALUATORS = {"domain": evaluate_domain, "sentiment": evaluate_sentiment, "shakespeare": evaluate_shakespeare}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=sorted(EVALUATORS))
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint folder")
+    parser.add_argument("--data", required=True, help="the data set, in any format its training script reads")
+    parser.add_argument("--split", choices=["auto", "val", "all"], default="auto")
+    parser.add_argument("--variant", choices=sorted(train_alexnet.CHECKPOINT_NAMES.values()),
+                        help="domain only: which AlexNet the checkpoint holds (default: as its training.json says)")
+    args = parser.parse_args(argv)
+    try:
+        result = EVALUATORS[args.task](args, _run_record(args.checkpoint))
+    except (CheckpointError, DataError) as error:
+        sys.exit(f"error: {error}")
+    result = {key: result[key] for key in ("accuracy", "loss", "n", "skipped", "split")}
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The model card and the upload of a checkpoint folder to the Hugging Face Hub."""
+
+import sys
+from pathlib import Path
+
+from huggingface_hub import HfApi, ModelCard, ModelCardData
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+CARD = """---
+{{ card_data }}
+---
+
+# {{ name }}
+
+{{ description }}
+
+Trained with the hw3 demo suite (CS 1678/2078 Homework 3) by:
+
+```
+{{ command }}
+```
+
+on {{ hardware }}, {{ epochs }} epochs in {{ wall_minutes }} minutes.
+
+| epoch | train loss | train accuracy | val loss | val accuracy |
+|---|---|---|---|---|
+{% for row in history %}| {{ row.epoch }} | {{ "%.4f"|format(row.train_loss) }} | {{ "%.4f"|format(row.train_accuracy) }} | {{ "%.4f"|format(row.val_loss) }} | {{ "%.4f"|format(row.val_accuracy) }} |
+{% endfor %}
+Load it with `hw3core` (`from_pretrained` reads `config.json` and `model.safetensors`, never a pickle).
+"""
+
+
+def write_model_card(folder: Path, name: str, description: str, run: dict, history: list[dict]) -> None:
+    data = ModelCardData(library_name="hw3core", tags=["hw3", name.split("-")[0]])
+    card = ModelCard.from_template(
+        data,
+        template_str=CARD,
+        name=name,
+        description=description,
+        command=run["command"],
+        hardware=run.get("hardware", "?"),
+        epochs=len(history),
+        wall_minutes=f"{run.get('wall_seconds', 0) / 60:.1f}",
+        history=history,
+    )
+    card.save(folder / "README.md")
+
+
+def push(folder: Path, repo_id: str) -> bool:
+    """Uploads the checkpoint folder (weights, config, metrics, plots, card; not the resume state)."""
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, exist_ok=True)
+        api.upload_folder(repo_id=repo_id, folder_path=folder, ignore_patterns=["resume.pt", "*.tmp", ".saving/*"],
+                          commit_message=f"Upload {folder.name} from the hw3 demo suite")
+    except OfflineModeIsEnabled:
+        print(f"not pushed to {repo_id}: offline mode is on (HF_HUB_OFFLINE); the checkpoint is in {folder}",
+              file=sys.stderr)
+        return False
+    except (HfHubHTTPError, OSError) as error:
+        print(f"not pushed to {repo_id}: {error}; the checkpoint is in {folder}", file=sys.stderr)
+        return False
+    print(f"pushed {folder} to https://huggingface.co/{repo_id}")
+    return True

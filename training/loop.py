@@ -1,0 +1,282 @@
+"""The one training loop all three tasks share.
+
+A task supplies a model, its two data sets, a collate function and ``batch_metrics`` (the loss
+and the number of correct predictions of a batch); ``fit`` does the rest: single process or
+DistributedDataParallel under torchrun, mixed precision on GPU, a progress bar, per-epoch
+metrics and plots, atomic checkpoints and exact resumption.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm import tqdm
+
+from hw3core.checkpoints import METRICS_FILE, RUN_FILE, is_valid_repo_id
+from training import hub, plots
+
+RESUME_FILE = "resume.pt"  # optimizer moments and RNG states; read back with weights_only=True
+BatchMetrics = Callable[[nn.Module, dict], tuple[Tensor, Tensor, int]]  # -> (mean loss, correct, count)
+
+
+@dataclass
+class Task:
+    name: str  # the checkpoint name, e.g. "sentiment-gru"
+    model: nn.Module  # a PyTorchModelHubMixin model
+    train_set: Dataset
+    val_set: Dataset
+    collate: Callable
+    batch_metrics: BatchMetrics
+    clip_grad_norm: float | None = None
+    metadata: dict = field(default_factory=dict)  # the split and data description, saved with the run
+    description: str = ""  # one line for the model card
+
+
+def common_arguments(
+    parser: argparse.ArgumentParser, name: str, epochs: int, batch_size: int, workers: int = 0, lr: float = 1e-3
+) -> None:
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch-size", type=int, default=batch_size, help="per process")
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N examples (smoke runs)")
+    parser.add_argument("--out", type=Path, default=Path("checkpoints") / name)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--workers", type=int, default=workers, help="data-loading processes (0: in the main one)")
+    parser.add_argument("--no-amp", action="store_true", help="train in float32 on GPU too")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuses bad flags before any data is read."""
+    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or (args.limit is not None and args.limit < 1):
+        parser.error("--epochs, --batch-size, --lr and --limit must be positive")
+    if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):
+        parser.error(f"--push-to-hub {args.push_to_hub!r} is not a Hub repo id (expected 'owner/name')")
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str | None) -> Distributed:
+    """One process, or one of several started by torchrun (which sets RANK and WORLD_SIZE)."""
+    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if "RANK" not in os.environ:
+        return Distributed(device=torch.device("cuda" if use_cuda else "cpu"))
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Distributed(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        device=torch.device(f"cuda:{local_rank}" if use_cuda else "cpu"),
+    )
+
+
+def _reduce(values: Tensor, world: Distributed) -> Tensor:
+    if world.world_size > 1:
+        dist.all_reduce(values)
+    return values
+
+
+def _loader(dataset: Dataset, task: Task, args, world: Distributed, train: bool) -> DataLoader:
+    sampler = DistributedSampler(dataset, world.world_size, world.rank, shuffle=train, seed=args.seed)
+    return DataLoader(
+        dataset,
+        batch_size=args.batch_size,
+        sampler=sampler,
+        collate_fn=task.collate,
+        num_workers=args.workers,
+        pin_memory=world.device.type == "cuda",
+        persistent_workers=args.workers > 0,
+    )
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
+def _autocast(device: torch.device, enabled: bool):
+    # bfloat16 keeps float32's range, so no loss scaling is needed; the RNN recurrences opt out themselves.
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+
+
+def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimizer=None, description: str = "") -> dict:
+    """One pass over ``loader``: trains when given an optimizer, else evaluates. Metrics summed over ranks."""
+    training = optimizer is not None
+    model.train(training)
+    totals = torch.zeros(4, dtype=torch.float64, device=world.device)  # loss sum, correct, count, skipped
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=description, disable=not world.is_main, leave=False, dynamic_ncols=True, mininterval=2)
+    with torch.set_grad_enabled(training):
+        for step, batch in enumerate(bar):
+            totals[3] += batch.pop("skipped", 0)
+            batch = _to_device(batch, world.device)
+            with _autocast(world.device, amp):
+                loss, correct, count = task.batch_metrics(model, batch)
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if task.clip_grad_norm:
+                    nn.utils.clip_grad_norm_(model.parameters(), task.clip_grad_norm)
+                optimizer.step()
+            totals[0] += loss.detach().double() * count
+            totals[1] += correct.double()
+            totals[2] += count
+            if world.is_main and step % 20 == 0:  # the only host-device sync, every 20 steps
+                seen = max(totals[2].item(), 1)
+                bar.set_postfix(
+                    loss=f"{totals[0].item() / seen:.4f}",
+                    acc=f"{totals[1].item() / seen:.4f}",
+                    ex_per_s=f"{seen * world.world_size / (time.perf_counter() - start):.0f}",
+                )
+    loss_sum, correct, count, skipped = _reduce(totals, world).tolist()
+    seconds = time.perf_counter() - start
+    return {
+        "loss": loss_sum / max(count, 1),
+        "accuracy": correct / max(count, 1),
+        "n": int(count),
+        "skipped": int(skipped),
+        "seconds": seconds,
+        "examples_per_second": count / seconds,
+    }
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _save_model(model: nn.Module, out: Path) -> None:
+    """save_pretrained into a scratch folder, then move each file over the old one."""
+    scratch = out / ".saving"
+    model.save_pretrained(scratch)
+    for file in scratch.iterdir():
+        os.replace(file, out / file.name)
+    scratch.rmdir()
+
+
+def _hardware(device: torch.device, world_size: int) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{world_size} x {name}" if world_size > 1 else name
+
+
+def fit(task: Task, args: argparse.Namespace) -> list[dict]:
+    """Trains ``task.model`` for ``args.epochs`` epochs; returns the per-epoch metrics."""
+    world = setup_distributed(args.device)
+    # Same initial weights on every rank (DDP also broadcasts them); a different dropout stream per rank.
+    torch.manual_seed(args.seed + world.rank)
+    model = task.model.to(world.device)
+    trained = DistributedDataParallel(model) if world.world_size > 1 else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    amp = not args.no_amp
+    out: Path = args.out
+    history: list[dict] = []
+    run = {"command": shlex.join([Path(sys.executable).name, "-m", task_module(), *sys.argv[1:]])}
+
+    if args.resume and (out / RESUME_FILE).is_file():
+        state = torch.load(out / RESUME_FILE, map_location=world.device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = json.loads(state["history"])
+        run = json.loads(state["run"])
+        torch.set_rng_state(state["rng"][world.rank].cpu())
+        if world.is_main:
+            print(f"resuming {out} after epoch {len(history)}")
+    elif args.resume and world.is_main:
+        print(f"nothing to resume in {out}: starting from scratch")
+
+    train_loader = _loader(task.train_set, task, args, world, train=True)
+    val_loader = _loader(task.val_set, task, args, world, train=False)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"{task.name}: {len(task.train_set)} training / {len(task.val_set)} validation examples, "
+              f"{sum(p.numel() for p in model.parameters()):,} parameters, on {_hardware(world.device, world.world_size)}")
+
+    for epoch in range(len(history), args.epochs):
+        train_loader.sampler.set_epoch(epoch)
+        label = f"epoch {epoch + 1}/{args.epochs}"
+        train = run_epoch(trained, train_loader, task, world, amp, optimizer, f"{label} train")
+        val = run_epoch(trained, val_loader, task, world, amp, description=f"{label} val")
+        history.append({
+            "epoch": epoch + 1,
+            "train_loss": train["loss"],
+            "train_accuracy": train["accuracy"],
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "epoch_seconds": train["seconds"] + val["seconds"],
+            "examples_per_second": train["examples_per_second"],
+            "skipped_examples": train["skipped"] + val["skipped"],
+        })
+        rng = [torch.get_rng_state()]
+        if world.world_size > 1:
+            rng = [None] * world.world_size
+            dist.all_gather_object(rng, torch.get_rng_state())
+        if world.is_main:
+            print(json.dumps(history[-1]))
+            run.update(_run_record(task, args, world, history))
+            _save_model(model, out)
+            _atomic_write_text(out / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in history))
+            _atomic_write_text(out / RUN_FILE, json.dumps(run, indent=2) + "\n")
+            plots.draw(out, history)
+            hub.write_model_card(out, task.name, task.description, run, history)
+            # Written last: a run killed before this line redoes the epoch from the previous state.
+            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "history": json.dumps(history), "run": json.dumps(run), "rng": rng}, out / RESUME_FILE)
+
+    if world.world_size > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    if world.is_main and args.push_to_hub:
+        hub.push(out, args.push_to_hub)
+    return history
+
+
+def _run_record(task: Task, args, world: Distributed, history: list[dict]) -> dict:
+    return {
+        "task": task.name,
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "hardware": _hardware(world.device, world.world_size),
+        "torch": torch.__version__,
+        "parameters": sum(p.numel() for p in task.model.parameters()),
+        "wall_seconds": sum(row["epoch_seconds"] for row in history),
+        **task.metadata,
+    }
+
+
+def task_module() -> str:
+    """The module that is running, as ``python -m`` names it (for the recorded command)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    return spec.name if spec else Path(sys.argv[0]).stem

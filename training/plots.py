@@ -1,0 +1,30 @@
+"""The three curves the assignment asks for, redrawn after every epoch."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from hw3core.checkpoints import PLOT_FILES  # noqa: E402
+
+CURVES = {
+    "train_loss": ("Training loss", "loss"),
+    "train_accuracy": ("Training accuracy", "accuracy"),
+    "val_accuracy": ("Validation accuracy", "accuracy"),
+}
+
+
+def draw(folder: Path, history: list[dict]) -> None:
+    epochs = [row["epoch"] for row in history]
+    for key, (title, ylabel) in CURVES.items():
+        figure, axes = plt.subplots(figsize=(5, 3.2), dpi=100)
+        axes.plot(epochs, [row[key] for row in history], marker="o")
+        axes.set(title=title, xlabel="epoch", ylabel=ylabel)
+        axes.grid(alpha=0.3)
+        figure.tight_layout()
+        tmp = folder / (PLOT_FILES[key] + ".tmp")
+        figure.savefig(tmp, format="png")
+        plt.close(figure)
+        tmp.replace(folder / PLOT_FILES[key])

@@ -1,0 +1,81 @@
+"""Part C: train a GRU or LSTM sentiment classifier on IMDB reviews.
+
+    python -m training.train_sentiment --cell gru --data ../shared/data/imdb/aclImdb_v1.tar.gz
+"""
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+from hw3core import CELLS, SentimentClassifier
+from hw3core.text import build_vocabulary
+from training.data import ReviewDataset, balanced_holdout, collate_reviews, read_imdb
+from training.loop import Task, check_arguments, common_arguments, fit
+
+
+def batch_metrics(model, batch):
+    logits = model(batch["reviews"], batch["lengths"])
+    labels = batch["labels"]
+    return F.cross_entropy(logits.float(), labels), (logits.argmax(1) == labels).sum(), len(labels)
+
+
+def split_reviews(reviews: list[tuple[str, int]], val_size: int, seed: int, limit: int | None):
+    labels = [label for _, label in reviews]
+    train_ids, val_ids = balanced_holdout(labels, val_size, seed)
+    if limit:  # keep both classes in a smoke run: a seeded shuffle, not the first N sorted files
+        generator = torch.Generator().manual_seed(seed)
+        train_ids = [train_ids[i] for i in torch.randperm(len(train_ids), generator=generator)[:limit]]
+        val_ids = [val_ids[i] for i in torch.randperm(len(val_ids), generator=generator)[:limit]]
+    return [reviews[i] for i in train_ids], [reviews[i] for i in val_ids]
+
+
+def build_task(args) -> Task:
+    reviews = read_imdb(args.data)
+    train, val = split_reviews(reviews, args.val_size, args.seed, args.limit)
+    vocabulary = build_vocabulary((text for text, _ in train), args.min_count, args.max_vocabulary)
+    torch.manual_seed(args.seed)
+    model = SentimentClassifier(vocabulary, args.cell, args.embedding_dim, args.hidden_size, True, args.max_length)
+
+    def dataset(reviews):
+        return ReviewDataset([model.encode(text) for text, _ in reviews], [label for _, label in reviews])
+
+    return Task(
+        name=f"sentiment-{args.cell}",
+        model=model,
+        train_set=dataset(train),
+        val_set=dataset(val),
+        collate=collate_reviews,
+        batch_metrics=batch_metrics,
+        clip_grad_norm=args.clip_grad_norm,
+        metadata={"data": f"IMDB ({args.data})", "vocabulary_size": len(vocabulary), "split": {
+            "seed": args.seed, "pooled": "all labelled reviews", "total": len(reviews), "val_size": args.val_size,
+            "limit": args.limit, "train": len(train), "val": len(val),
+            "val_positive": sum(label for _, label in val),
+        }},
+        description=f"IMDB review sentiment with a hand-written {args.cell.upper()} cell "
+        f"(embedding {args.embedding_dim}, hidden {args.hidden_size}, first {args.max_length} tokens).",
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cell", choices=sorted(CELLS), default="gru")
+    parser.add_argument("--data", required=True, help="aclImdb_v1.tar.gz, an extracted aclImdb folder, or a CSV")
+    parser.add_argument("--val-size", type=int, default=5000)
+    parser.add_argument("--embedding-dim", type=int, default=128)
+    parser.add_argument("--hidden-size", type=int, default=100)
+    parser.add_argument("--max-length", type=int, default=200, help="tokens read per review")
+    parser.add_argument("--min-count", type=int, default=100, help="a word's occurrences to enter the vocabulary")
+    parser.add_argument("--max-vocabulary", type=int, default=20_000)
+    parser.add_argument("--clip-grad-norm", type=float, default=1.0)
+    common_arguments(parser, name="sentiment-gru", epochs=10, batch_size=128)
+    args = parser.parse_args(argv)
+    if args.out == parser.get_default("out"):
+        args.out = args.out.with_name(f"sentiment-{args.cell}")
+    check_arguments(parser, args)
+    return fit(build_task(args), args)
+
+
+if __name__ == "__main__":
+    main()
