@@ -1,0 +1,195 @@
+"""Speed of the hand-written cells against PyTorch's own, of each model, and of the app.
+
+    python -m training.benchmark [--quick] [--device cuda] [--json results.json]
+
+Every figure of one run is measured in that run, side by side, so the ratios compare like with
+like. This is the only module that imports torch.nn.GRU / torch.nn.LSTM: as the reference.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hw3core import ALEXNET_VARIANTS, CELLS, SentimentClassifier, ShakespeareWriter
+
+BUILTIN = {"gru": nn.GRU, "lstm": nn.LSTM}
+# (name, batch, steps, input size, hidden size): the two shapes the assignment trains at.
+SHAPES = [("sentiment", 256, 200, 128, 100), ("char-rnn", 64, 100, 256, 512)]
+
+
+def timed(fn: Callable, repeats: int, device: torch.device) -> float:
+    """Median seconds of ``fn`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_cells(device, repeats) -> list[dict]:
+    rows = []
+    for shape, batch, steps, inputs, hidden in SHAPES:
+        x = torch.randn(steps, batch, inputs, device=device, requires_grad=True)
+        for cell in CELLS:
+            custom = CELLS[cell](inputs, hidden, bias=True).to(device)
+            builtin = BUILTIN[cell](inputs, hidden).to(device)
+            for mode in ("forward+backward", "forward"):
+                def run(module_fn):
+                    if mode == "forward":
+                        with torch.no_grad():
+                            module_fn()
+                    else:
+                        module_fn().sum().backward()
+                t_custom = timed(lambda: run(lambda: custom.sequence(x)[0]), repeats, device)
+                t_builtin = timed(lambda: run(lambda: builtin(x)[0]), repeats, device)
+                rows.append({"shape": shape, "cell": cell, "mode": mode, "custom_s": t_custom,
+                             "builtin_s": t_builtin, "ratio": t_custom / t_builtin})
+    return rows
+
+
+def bench_sentiment(device, repeats) -> list[dict]:
+    rows = []
+    vocabulary = [f"w{i}" for i in range(20_000)]
+    reviews = torch.randint(4, 20_000, (128, 200), device=device)
+    lengths = torch.full((128,), 200)
+    labels = torch.randint(0, 2, (128,), device=device)
+    for cell in CELLS:
+        model = SentimentClassifier(vocabulary, cell).to(device)
+        optimizer = torch.optim.Adam(model.parameters())
+
+        def step():
+            loss = F.cross_entropy(model(reviews, lengths), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+
+        rows.append({"cell": cell, "reviews_per_s": 128 / timed(step, repeats, device)})
+    return rows
+
+
+def bench_writer(device, repeats, length: int = 1000) -> dict:
+    characters = "".join(chr(c) for c in range(32, 97))
+    model = ShakespeareWriter(characters).to(device)
+    optimizer = torch.optim.Adam(model.parameters())
+    inputs = torch.randint(0, 65, (64, 100), device=device)
+    targets = torch.randint(0, 65, (64, 100), device=device)
+
+    def step():
+        logits, _ = model(inputs, every_position=True)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    model.eval()
+
+    @torch.no_grad()
+    def reread(n: int):  # the starter's way: feed the whole history again for every character
+        history = torch.tensor([model.encode("ROMEO")], device=device)
+        for _ in range(n):
+            logits, _ = model(history)
+            history = torch.cat([history, logits.argmax(-1, keepdim=True)], dim=1)
+
+    carried = timed(lambda: "".join(model.generate("ROMEO", length, seed=0)), repeats, device)
+    reread_n = length if repeats > 1 else length // 4  # --quick: time a quarter, scale up (quadratic: a lower bound)
+    reread_s = timed(lambda: reread(reread_n), 1, device) * (length / reread_n)
+    model.train()
+    return {
+        "characters_per_s_trained": 64 * 100 / timed(step, repeats, device),
+        "write_1000_carried_s": carried,
+        "write_1000_reread_s": reread_s,
+        "reread_measured_characters": reread_n,
+    }
+
+
+def bench_alexnets(device, repeats) -> list[dict]:
+    rows = []
+    image = torch.randn(1, 3, 227, 227, device=device)
+    batch = torch.randn(64, 3, 227, 227, device=device)
+    labels = torch.randint(0, 4, (64,), device=device)
+    for name, cls in ALEXNET_VARIANTS.items():
+        model = cls().to(device)
+        model.eval()
+        with torch.no_grad():
+            latency = timed(lambda: model(image), repeats * 5, device)
+        model.train()
+        optimizer = torch.optim.Adam(model.parameters())
+
+        def step():
+            loss = F.cross_entropy(model(batch), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        rows.append({"variant": name, "latency_ms": latency * 1000,
+                     "train_images_per_s": 64 / timed(step, max(1, repeats // 2), device)})
+    return rows
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def format_table(results: dict) -> str:
+    lines = [f"Benchmark on {results['machine']} (torch {results['torch']})", "",
+             "| shape | cell | pass | custom (s) | torch.nn (s) | custom / torch.nn |", "|---|---|---|---|---|---|"]
+    for r in results["cells"]:
+        lines.append(f"| {r['shape']} | {r['cell']} | {r['mode']} | {r['custom_s']:.3f} | {r['builtin_s']:.3f} | {r['ratio']:.2f}x |")
+    lines += ["", "| sentiment model, cell | training reviews/s |", "|---|---|"]
+    lines += [f"| {r['cell']} | {r['reviews_per_s']:.0f} |" for r in results["sentiment"]]
+    w = results["writer"]
+    lines += ["", "| char-RNN (GRU 256/512) | value |", "|---|---|",
+              f"| characters/s trained | {w['characters_per_s_trained']:.0f} |",
+              f"| 1,000 characters written, state carried | {w['write_1000_carried_s']:.3f} s |",
+              f"| 1,000 characters written, history re-read | {w['write_1000_reread_s']:.3f} s |"]
+    lines += ["", "| AlexNet variant | one image (ms) | training images/s (batch 64) |", "|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['latency_ms']:.1f} | {r['train_images_per_s']:.1f} |" for r in results["alexnet"]]
+    lines.append(f"| all three, one image | {sum(r['latency_ms'] for r in results['alexnet']):.1f} | |")
+    if results.get("app"):
+        lines += ["", "| app endpoint | median latency (ms) |", "|---|---|"]
+        lines += [f"| /{name} | {ms:.1f} |" for name, ms in results["app"].items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one timed repeat each (under 2 minutes on 2 cores)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--no-app", action="store_true", help="skip the app's request latencies")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    repeats = 1 if args.quick else 5
+    torch.manual_seed(0)
+    results = {"machine": machine(device), "torch": torch.__version__, "quick": args.quick,
+               "cells": bench_cells(device, repeats), "sentiment": bench_sentiment(device, repeats),
+               "writer": bench_writer(device, repeats), "alexnet": bench_alexnets(device, repeats)}
+    if not args.no_app:
+        from training.app_latency import measure_app  # starts a local server: only here, on request
+
+        results["app"] = measure_app(repeats)
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(results, file, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
