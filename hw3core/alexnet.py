@@ -72,7 +72,11 @@ def make_layers(features: list, num_classes: int, dropout: float) -> OrderedDict
         nn.ReLU(inplace=True),
         nn.Linear(4096, num_classes),
     ]
-    return OrderedDict((f"{type(layer).__name__.lower()}{row}", layer) for row, layer in enumerate(layers, 1))
+    return OrderedDict((f"{_short_name(layer)}{row}", layer) for row, layer in enumerate(layers, 1))
+
+
+def _short_name(layer: nn.Module) -> str:
+    return type(layer).__name__.lower().replace("2d", "")  # conv, maxpool, avgpool, relu, linear, ...
 
 
 class AlexNet(

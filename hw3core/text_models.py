@@ -119,6 +119,8 @@ class ShakespeareWriter(
     def generate(self, prime: str, length: int, temperature: float = 1.0, seed: int | None = None) -> Iterator[str]:
         """Yields ``length`` characters after ``prime``, one at a time. The state is carried
         from step to step, so each character costs one cell step: O(n) for n characters."""
+        if not prime:
+            raise ValueError("the prime must have at least one character")
         device = self.embedding.weight.device
         generator = torch.Generator(device=device)
         if seed is not None:
