@@ -13,7 +13,16 @@ from hw3core.checkpoints import PLOT_FILES, RUN_FILE, read_metrics
 
 COLUMNS = ["Model", "Epochs", "Val accuracy", "Val loss", "Train accuracy", "Train loss", "s / epoch",
            "Examples / s", "Trained on"]
-PLOT_TITLES = {"train_loss": "training loss", "train_accuracy": "training accuracy", "val_accuracy": "validation accuracy"}
+# Gradio draws gallery tiles square and scrolls after ~500 px; the plots are wide (5 x 3.2 in) and few.
+CSS = """
+.training-curves .thumbnail-item { aspect-ratio: 3 / 2 !important; }
+.training-curves .grid-wrap { max-height: none !important; min-height: 0 !important; }
+"""
+PLOT_TITLES = {
+    "train_loss": "training loss",
+    "train_accuracy": "training accuracy",
+    "val_accuracy": "validation accuracy",
+}
 
 
 def _number(value, digits: int) -> str:
@@ -73,8 +82,9 @@ def build_training_panel(models: ModelStore, titles: dict[str, str]) -> None:
     """An open accordion with the metrics table and the curves, filled when the page loads."""
     with gr.Accordion("How these models were trained", open=True):
         report = gr.Markdown("Reading the training records…")
-        gallery = gr.Gallery(label="Training curves", columns=3, height="auto", object_fit="contain",
-                             visible=False, buttons=["fullscreen"])
+        gallery = gr.Gallery(label="Training curves", columns=3, fit_columns=False, height="auto",
+                             object_fit="contain", interactive=False, visible=False, buttons=["fullscreen"],
+                             elem_classes="training-curves")
 
     def refresh():
         text, plots = training_report(models, titles)

@@ -1,0 +1,91 @@
+"""The Homework 3 demo suite: one Gradio app with a tab per part of the assignment.
+
+    python app.py [--host HOST] [--port PORT] [--checkpoints DIR]
+
+Where the models come from (see demos/models.py):
+    checkpoints/NAME/          the folders the training scripts write (``--checkpoints`` or
+                               ``HW3_CHECKPOINTS`` moves the root);
+    HW3_HUB_ORG=ORG            else the Hub repo ORG/hw3-NAME. Without it the app never goes
+                               online (HF_HUB_OFFLINE=1 is set for it).
+Serving: ``--host``/``--port`` or Gradio's GRADIO_SERVER_NAME/GRADIO_SERVER_PORT
+(default 127.0.0.1:7860; use --host 0.0.0.0 in a container).
+
+API (gradio_client, api_name as below):
+    /classify_domain   image -> AlexNet, AlexNetLargeKernel, AlexNetAvgPooling labels, then their notes
+    /score_sentiment   review -> GRU, LSTM labels, then their notes
+    /generate          prime, length, temperature, seed -> the text, streamed
+"""
+
+import argparse
+import os
+import threading
+from pathlib import Path
+
+# Read by gradio and huggingface_hub when imported: no analytics, and no Hub lookups unless a repo is configured.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+if not os.environ.get("HW3_HUB_ORG"):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import gradio as gr  # noqa: E402
+
+from demos import domain, sentiment, writer  # noqa: E402
+from demos.models import ModelStore  # noqa: E402
+from demos.training_info import CSS  # noqa: E402
+
+TABS = [
+    ("Domain (AlexNet)", domain.build),
+    ("Sentiment (GRU vs LSTM)", sentiment.build),
+    ("Shakespeare writer", writer.build),
+]
+MAX_UPLOAD = "10mb"
+# Two cores: two requests at a time, a bounded line behind them.
+CONCURRENCY_LIMIT = 2
+QUEUE_SIZE = 32
+# System fonts: the default theme would fetch web fonts, which an offline laptop cannot.
+THEME = gr.themes.Default(
+    font=["ui-sans-serif", "system-ui", "sans-serif"],
+    font_mono=["ui-monospace", "Consolas", "monospace"],
+)
+
+
+def build_app(checkpoints: str | Path | None = None) -> gr.Blocks:
+    """The app, with its models read from ``checkpoints`` (default: HW3_CHECKPOINTS, else ./checkpoints)."""
+    models = ModelStore(checkpoints)
+    with gr.Blocks(title="Homework 3 demos", delete_cache=(3600, 86400)) as demo:
+        gr.Markdown("# Homework 3: CNNs and RNNs\nThe trained models of each part, running on this machine's CPU.")
+        for title, build in TABS:
+            with gr.Tab(title):
+                build(models)
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
+    demo.models = models  # for the warm-up in main() and for tests
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **options):
+    """Starts the server with the app's limits and look; returns what ``Blocks.launch`` returns."""
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=MAX_UPLOAD,
+        allowed_paths=[str(demo.models.root)],  # the training plots
+        theme=THEME,
+        css=CSS,
+        share=False,
+        **options,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default=None, help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--checkpoints", default=None, help="checkpoint root (default: HW3_CHECKPOINTS or checkpoints)")
+    args = parser.parse_args(argv)
+    demo = build_app(args.checkpoints)
+    # Load the models while the first page is served, so the first request does not wait for them.
+    threading.Thread(target=demo.models.preload, daemon=True).start()
+    launch(demo, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

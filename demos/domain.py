@@ -1,0 +1,119 @@
+"""Parts A and B: which PACS domain an image looks like, according to each AlexNet variant."""
+
+from pathlib import Path
+
+import gradio as gr
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms import v2
+
+from demos.errors import InvalidInput, shown_to_user
+from demos.examples import example_images
+from demos.models import ModelStore, Prediction
+from demos.training_info import build_training_panel
+from hw3core import DOMAINS
+from hw3core.alexnet import IMAGE_SIZE, PACS_MEAN, PACS_STD
+
+# Checkpoint name -> the title shown above its result, in the order of the API's outputs.
+VARIANTS = {
+    "alexnet": "AlexNet",
+    "alexnet-large-kernel": "AlexNetLargeKernel",
+    "alexnet-avg-pooling": "AlexNetAvgPooling",
+}
+# Checked from the file's header, before decoding: a small file can unpack into gigabytes.
+MAX_PIXELS = 40_000_000
+
+# As training.data.image_transform, which the app cannot import.
+preprocess = v2.Compose([
+    v2.PILToTensor(),
+    v2.Resize((IMAGE_SIZE, IMAGE_SIZE), antialias=True),
+    v2.ToDtype(torch.float32, scale=True),
+    v2.Normalize(PACS_MEAN, PACS_STD),
+])
+
+
+def open_image(path: str | Path | None, name: str | None = None) -> Image.Image:
+    """The image at ``path`` (uploaded as ``name``) as RGB; raises InvalidInput for no file,
+    a file that is not an image, or one too large to decode."""
+    if path is None:
+        raise InvalidInput("No image: upload one (or pick an example) first.")
+    not_an_image = f"{name or Path(path).name} is not an image that can be read (PNG, JPEG, WebP, BMP, GIF...)."
+    too_large = f"The image is too large: the limit is {MAX_PIXELS // 1_000_000} megapixels"
+    try:
+        image = Image.open(path)  # reads the header only
+    except Image.DecompressionBombError:
+        raise InvalidInput(f"{too_large}.") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise InvalidInput(not_an_image) from None
+    with image:
+        if image.width * image.height > MAX_PIXELS:
+            raise InvalidInput(f"{too_large}; this one has {image.width}×{image.height} pixels.")
+        try:
+            return image.convert("RGB")
+        except (OSError, ValueError):  # a truncated or corrupt file fails only when decoded
+            raise InvalidInput(not_an_image) from None
+
+
+@torch.no_grad()
+def domain_probabilities(model: torch.nn.Module, image: Image.Image) -> dict[str, float]:
+    probabilities = torch.softmax(model(preprocess(image)[None]), dim=-1)[0]  # (4,)
+    return dict(zip(DOMAINS, probabilities.tolist(), strict=True))
+
+
+def classify(image: Image.Image, models: ModelStore) -> list[Prediction]:
+    """One prediction per variant, in VARIANTS order; an unavailable variant carries its problem."""
+    return [models.predict(name, lambda model: domain_probabilities(model, image)) for name in VARIANTS]
+
+
+def describe(prediction: Prediction) -> str:
+    if prediction.problem:
+        return f"⚠️ **Not available.** {prediction.problem}"
+    top = max(prediction.probabilities, key=prediction.probabilities.get)
+    return f"**{top.replace('_', ' ')}** · {prediction.milliseconds:.0f} ms"
+
+
+def uploaded_file(value: dict | str | None) -> tuple[str | None, str | None]:
+    """(path, original name) of the image input. The endpoint skips gr.Image's preprocessing, which
+    would decode the file and fail on a non-image with a stack trace, so an upload arrives as
+    gr.Image's file record; an example, preprocessed by gr.Examples, as its path."""
+    if isinstance(value, dict):
+        return value.get("path"), value.get("orig_name")
+    return value, None
+
+
+def build(models: ModelStore) -> None:
+    @shown_to_user
+    def classify_domain(upload):
+        predictions = classify(open_image(*uploaded_file(upload)), models)
+        return *[p.probabilities for p in predictions], *[describe(p) for p in predictions]
+
+    gr.Markdown(
+        "Upload an image, or pick one of the drawings below. Each AlexNet variant predicts which "
+        "[PACS](https://domaingeneralization.github.io/) domain it looks like: art painting, cartoon, photo or sketch."
+    )
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=280):
+            image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image",
+                             height=300)
+            button = gr.Button("Classify", variant="primary")
+        with gr.Column(scale=3):
+            with gr.Row():
+                labels, notes = [], []
+                for title in VARIANTS.values():
+                    with gr.Column(min_width=160):
+                        labels.append(gr.Label(num_top_classes=len(DOMAINS), label=title))
+                        notes.append(gr.Markdown())
+    gr.on([button.click, image.upload], classify_domain, inputs=image, outputs=labels + notes,
+          api_name="classify_domain", preprocess=False)
+    # After the endpoint: the examples' event, named after the same function, must not take its api_name.
+    examples = example_images()
+    gr.Examples(
+        [[str(path)] for path in examples],
+        inputs=image,
+        outputs=labels + notes,
+        fn=classify_domain,
+        run_on_click=True,
+        example_labels=[path.stem for path in examples],
+        label="Drawn examples (not from PACS)",
+    )
+    build_training_panel(models, VARIANTS)

@@ -1,0 +1,90 @@
+"""Part D: the character-level GRU writes Shakespeare after a prime, streamed as it is written."""
+
+import math
+from collections.abc import Iterator
+
+import gradio as gr
+
+from demos.errors import InvalidInput, shown_to_user
+from demos.models import ModelStore, ModelUnavailable
+from demos.training_info import build_training_panel
+from hw3core import ShakespeareWriter
+
+MODEL = "shakespeare-gru"
+DEFAULT_PRIME = "ROMEO"
+MAX_LENGTH = 2000
+DEFAULT_LENGTH = 1000
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
+DEFAULT_TEMPERATURE = 0.8
+MAX_SEED = 2**32 - 1
+# Characters per streamed update: one event per character would cost more than writing it.
+CHUNK = 16
+
+
+def _whole_number_in(value, low: int, high: int) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value == int(value) and low <= value <= high
+
+
+def check_settings(length, temperature, seed) -> tuple[int, float, int | None]:
+    """The length, temperature and seed as int, float and int (or None: a random seed); raises InvalidInput."""
+    if not _whole_number_in(length, 1, MAX_LENGTH):
+        raise InvalidInput(f"Length must be a whole number of characters from 1 to {MAX_LENGTH}, not {length}.")
+    # NaN fails every comparison, so it is refused here too.
+    if not (isinstance(temperature, (int, float)) and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        raise InvalidInput(f"Temperature must be from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}, not {temperature}.")
+    if seed is not None and not _whole_number_in(seed, 0, MAX_SEED):
+        raise InvalidInput(f"The seed must be a whole number from 0 to {MAX_SEED} (blank: a random one), not {seed}.")
+    return int(length), float(temperature), None if seed is None else int(seed)
+
+
+def check_prime(writer: ShakespeareWriter, prime: str | None) -> str:
+    if not prime:
+        raise InvalidInput(f"The prime is empty: give the writer a few characters to start from, e.g. {DEFAULT_PRIME}.")
+    unknown = writer.unknown_characters(prime)
+    if unknown:
+        shown = " ".join(repr(char) for char in unknown[:10])
+        raise InvalidInput(f"The prime has characters the model never saw in training: {shown}. "
+                           "Use the letters, digits and punctuation of an English play.")
+    return prime
+
+
+def write(writer: ShakespeareWriter, prime: str, length: int, temperature: float, seed: int | None) -> Iterator[str]:
+    """The text so far (the prime, then every CHUNK new characters); the last value is the whole text."""
+    prime = check_prime(writer, prime)
+    length, temperature, seed = check_settings(length, temperature, seed)
+    pieces = [prime]
+    yield prime
+    for count, char in enumerate(writer.generate(prime, length, temperature, seed), 1):
+        pieces.append(char)
+        if count % CHUNK == 0 or count == length:
+            yield "".join(pieces)
+
+
+def build(models: ModelStore) -> None:
+    @shown_to_user
+    def generate(prime, length, temperature, seed):
+        check_settings(length, temperature, seed)  # before loading the model: bad numbers need no model
+        try:
+            writer = models.get(MODEL)
+        except ModelUnavailable as error:
+            raise gr.Error(f"The writer is not available. {error}", print_exception=False) from None
+        yield from write(writer, prime, length, temperature, seed)
+
+    gr.Markdown("A character-level GRU trained on Shakespeare's plays continues the prime one character at a time.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=260):
+            prime = gr.Textbox(DEFAULT_PRIME, label="Prime", max_lines=3)
+            length = gr.Slider(1, MAX_LENGTH, value=DEFAULT_LENGTH, step=1, label="Length")
+            temperature = gr.Slider(MIN_TEMPERATURE, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05,
+                                    label="Temperature", info="Lower: safer and more repetitive. Higher: wilder.")
+            seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed",
+                             info="The same seed writes the same text; blank for a random one.")
+            with gr.Row():
+                start = gr.Button("Write", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+        with gr.Column(scale=2):
+            text = gr.Textbox(label="Text", lines=22, max_lines=22, autoscroll=True, buttons=["copy"],
+                              interactive=False)
+    writing = start.click(generate, inputs=[prime, length, temperature, seed], outputs=text, api_name="generate")
+    stop.click(None, cancels=[writing])
+    build_training_panel(models, {MODEL: "GRU writer"})

@@ -1,0 +1,233 @@
+"""The demo suite over real HTTP (gradio_client against a served app), plus its UI-free parts."""
+
+import importlib
+import json
+import math
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from conftest import running_app
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from demos import models as models_module
+from demos import sentiment, writer
+from demos.errors import InvalidInput
+from demos.examples import example_images
+from demos.models import ModelStore, ModelUnavailable
+from demos.training_info import training_report
+from hw3core import DOMAINS
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uploads")
+    (folder / "notes.txt").write_text("this is not an image\n")
+    # 64 megapixels of one colour: a few kilobytes on disk, 192 MB once decoded to RGB.
+    Image.new("1", (8000, 8000)).save(folder / "bomb.png")
+    return {"drawing": example_images(folder)[0], "text": folder / "notes.txt", "bomb": folder / "bomb.png"}
+
+
+def confidences(label: dict) -> dict[str, float]:
+    return {item["label"]: item["confidence"] for item in label["confidences"]}
+
+
+def assert_still_serving(client):
+    gru, _, *_ = client.predict("a great film", api_name="/score_sentiment")
+    assert gru["label"] in ("positive", "negative")
+
+
+# ----- the three endpoints -----
+
+
+def test_classify_domain_gives_each_variant_a_distribution_over_the_domains(client, files):
+    outputs = client.predict(handle_file(files["drawing"]), api_name="/classify_domain")
+    labels, notes = outputs[:3], outputs[3:]
+    for label in labels:
+        probabilities = confidences(label)
+        assert set(probabilities) == set(DOMAINS)
+        assert math.isclose(sum(probabilities.values()), 1, abs_tol=1e-4)
+        assert label["label"] == max(probabilities, key=probabilities.get)
+    assert len(notes) == 3 and all(" ms" in note for note in notes)
+
+
+def test_score_sentiment_gives_gru_and_lstm_a_label_with_confidences(client):
+    gru, lstm, gru_note, lstm_note = client.predict("The film was great, I loved it.", api_name="/score_sentiment")
+    for label in (gru, lstm):
+        assert label["label"] in ("positive", "negative")
+        assert set(confidences(label)) == {"positive", "negative"}
+        assert math.isclose(sum(confidences(label).values()), 1, abs_tol=1e-4)
+    assert "parameters" in gru_note and "parameters" in lstm_note
+
+
+def test_generate_streams_the_prime_and_length_characters(client):
+    job = client.submit("ROMEO", 100, 1.0, 7, api_name="/generate")
+    partial = list(job)
+    final = job.result()
+    assert len(partial) > 2  # streamed in chunks, not in one piece
+    assert all(final.startswith(text) for text in partial)
+    assert final.startswith("ROMEO") and len(final) == len("ROMEO") + 100
+    assert client.predict("ROMEO", 100, 1.0, 7, api_name="/generate") == final  # same seed, same text
+
+
+# ----- invalid input: a message, and the server keeps serving -----
+
+
+@pytest.mark.parametrize(
+    ("api_name", "arguments", "word"),
+    [
+        ("/classify_domain", lambda files: [None], "No image"),
+        ("/classify_domain", lambda files: [handle_file(files["text"])], "not an image"),
+        ("/classify_domain", lambda files: [handle_file(files["bomb"])], "too large"),
+        ("/score_sentiment", lambda files: [""], "empty"),
+        ("/score_sentiment", lambda files: [" \n\t "], "empty"),
+        ("/generate", lambda files: ["ROMEO ☃", 10, 1.0, 0], "never saw"),
+        ("/generate", lambda files: ["", 10, 1.0, 0], "prime is empty"),
+        ("/generate", lambda files: ["ROMEO", -5, 1.0, 0], "minimum"),
+        ("/generate", lambda files: ["ROMEO", 2.5, 1.0, 0], "whole number"),
+        ("/generate", lambda files: ["ROMEO", 5000, 1.0, 0], "maximum"),
+        ("/generate", lambda files: ["ROMEO", 10, 0, 0], "minimum"),
+        ("/generate", lambda files: ["ROMEO", 10, -1.0, 0], "minimum"),
+        ("/generate", lambda files: ["ROMEO", 10, 1.0, -1], "minimum"),
+    ],
+    ids=["no-image", "text-file", "decompression-bomb", "empty-review", "blank-review", "unknown-characters",
+         "empty-prime", "negative-length", "fractional-length", "huge-length", "zero-temperature",
+         "negative-temperature", "negative-seed"],
+)
+def test_invalid_input_gives_a_message(client, files, api_name, arguments, word):
+    with pytest.raises(AppError) as error:
+        client.predict(*arguments(files), api_name=api_name)
+    assert word.lower() in error.value.message.lower()
+    assert "Traceback" not in error.value.message
+    assert_still_serving(client)
+
+
+@pytest.mark.parametrize("settings", [(math.nan, 1.0, 0), (10, math.nan, 0), (10, math.inf, 0), (10, 1.0, math.nan)])
+def test_writer_refuses_numbers_that_json_cannot_carry(settings):
+    with pytest.raises(InvalidInput):
+        writer.check_settings(*settings)
+
+
+def test_review_is_cut_to_the_maximum_length():
+    assert len(sentiment.clean_review("good " * 50_000)) == sentiment.MAX_REVIEW_CHARACTERS
+
+
+# ----- missing and broken checkpoints -----
+
+
+@pytest.fixture(scope="module")
+def damaged_checkpoints(checkpoints, tmp_path_factory):
+    """alexnet fine, alexnet-large-kernel missing, alexnet-avg-pooling's weights cut short,
+    sentiment-lstm's config.json of the wrong type; the rest fine."""
+    root = tmp_path_factory.mktemp("damaged")
+    for name in ("alexnet", "sentiment-gru", "shakespeare-gru"):
+        (root / name).symlink_to(checkpoints / name, target_is_directory=True)
+    (root / "alexnet-avg-pooling").mkdir()
+    shutil.copy(checkpoints / "alexnet-avg-pooling" / "config.json", root / "alexnet-avg-pooling")
+    with open(checkpoints / "alexnet-avg-pooling" / "model.safetensors", "rb") as weights:
+        (root / "alexnet-avg-pooling" / "model.safetensors").write_bytes(weights.read(1000))
+    shutil.copytree(checkpoints / "sentiment-lstm", root / "sentiment-lstm")
+    config = json.loads((root / "sentiment-lstm" / "config.json").read_text())
+    (root / "sentiment-lstm" / "config.json").write_text(json.dumps({**config, "vocabulary": 5}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def damaged_client(damaged_checkpoints):
+    with running_app(damaged_checkpoints) as url:
+        yield Client(url, verbose=False)
+
+
+def test_missing_and_broken_variants_say_why_while_the_others_answer(damaged_client, files):
+    alexnet, large_kernel, avg_pooling, *notes = damaged_client.predict(
+        handle_file(files["drawing"]), api_name="/classify_domain")
+    assert set(confidences(alexnet)) == set(DOMAINS)
+    assert not large_kernel and not avg_pooling  # empty Labels
+    assert "python -m training.train_alexnet --variant large_kernel --data-dir DIR" in notes[1]
+    assert "alexnet-avg-pooling/model.safetensors" in notes[2]
+
+
+def test_broken_sentiment_checkpoint_names_its_file_while_the_other_tabs_work(damaged_client):
+    gru, lstm, _, lstm_note = damaged_client.predict("a great film", api_name="/score_sentiment")
+    assert gru["label"] in ("positive", "negative") and not lstm
+    assert "sentiment-lstm/config.json" in lstm_note
+    assert damaged_client.predict("ROMEO", 20, 1.0, 1, api_name="/generate").startswith("ROMEO")
+
+
+def test_missing_writer_is_explained(tmp_path):
+    with running_app(tmp_path) as url, pytest.raises(AppError) as error:
+        Client(url, verbose=False).predict("ROMEO", 20, 1.0, 1, api_name="/generate")
+    assert "python -m training.train_char_rnn --cell gru" in error.value.message
+
+
+# ----- loading -----
+
+
+def test_each_model_is_loaded_once_and_shared_across_threads(checkpoints):
+    models = ModelStore(checkpoints)
+    with ThreadPoolExecutor(4) as pool:
+        loaded = list(pool.map(lambda _: models.get("sentiment-gru"), range(8)))
+    assert all(model is loaded[0] for model in loaded)
+
+
+def test_hub_fallback_names_the_repo_it_tried(tmp_path):
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    with pytest.raises(ModelUnavailable, match="someone/hw3-sentiment-gru"):
+        ModelStore(tmp_path, hub_org="someone").get("sentiment-gru")
+    with pytest.raises(ModelUnavailable, match="valid Hub repo id"):
+        ModelStore(tmp_path, hub_org="no spaces allowed").get("sentiment-gru")
+
+
+def test_training_report_shows_the_last_epoch_and_the_plots(checkpoints):
+    text, plots = training_report(ModelStore(checkpoints), sentiment.MODELS)
+    assert "| **GRU** | 2 | 0.8125 | 0.4500 | 0.8300 | 0.4100 | 12.0 | 1,700 | test fixture |" in text
+    assert "| **LSTM** | 2 | 0.8125 |" in text
+    curves = ("training loss", "training accuracy", "validation accuracy")
+    assert [caption for _, caption in plots] == [f"{model}: {curve}" for model in ("GRU", "LSTM") for curve in curves]
+    assert all(Path(path).is_file() for path, _ in plots)
+
+
+def test_training_report_says_what_is_missing(checkpoints, tmp_path):
+    (tmp_path / "sentiment-gru").symlink_to(checkpoints / "sentiment-gru", target_is_directory=True)
+    (tmp_path / "sentiment-lstm").mkdir()
+    (tmp_path / "sentiment-lstm" / "metrics.jsonl").write_text("{not json\n")
+    text, plots = training_report(ModelStore(tmp_path), {**sentiment.MODELS, "shakespeare-gru": "writer"})
+    assert "| **GRU** |" in text and len(plots) == 3
+    assert "sentiment-lstm/metrics.jsonl` cannot be read" in text
+    assert "shakespeare-gru/` does not exist" in text and "train_char_rnn" in text
+
+
+def test_predictions_need_no_server(checkpoints):
+    gru, lstm = sentiment.score("a great film", ModelStore(checkpoints))
+    assert set(gru.probabilities) == set(lstm.probabilities) == {"negative", "positive"}
+    assert gru.parameters > 0 and gru.milliseconds >= 0 and gru.problem is None
+
+
+def test_importing_the_app_loads_and_starts_nothing(monkeypatch):
+    import app
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("called when app.py is imported")
+
+    for module, name in [(models_module, "load_local"), (models_module, "snapshot_download"), (gr.Blocks, "launch")]:
+        monkeypatch.setattr(module, name, forbidden)
+    importlib.reload(app)
+
+
+def test_the_api_has_the_three_endpoints_under_their_names(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/classify_domain", "/score_sentiment", "/generate"} <= set(endpoints)
+    assert [len(endpoints[name]["parameters"]) for name in ("/classify_domain", "/score_sentiment", "/generate")] \
+        == [1, 1, 4]
+    assert [len(endpoints[name]["returns"]) for name in ("/classify_domain", "/score_sentiment", "/generate")] \
+        == [6, 4, 1]
