@@ -5,14 +5,13 @@ from pathlib import Path
 import gradio as gr
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.transforms import v2
 
 from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
 from demos.models import ModelStore, Prediction
 from demos.training_info import build_training_panel
 from hw3core import DOMAINS
-from hw3core.alexnet import IMAGE_SIZE, PACS_MEAN, PACS_STD
+from hw3core.alexnet import image_transform
 
 # Checkpoint name -> the title shown above its result, in the order of the API's outputs.
 VARIANTS = {
@@ -23,13 +22,7 @@ VARIANTS = {
 # Checked from the file's header, before decoding: a small file can unpack into gigabytes.
 MAX_PIXELS = 40_000_000
 
-# As training.data.image_transform, which the app cannot import.
-preprocess = v2.Compose([
-    v2.PILToTensor(),
-    v2.Resize((IMAGE_SIZE, IMAGE_SIZE), antialias=True),
-    v2.ToDtype(torch.float32, scale=True),
-    v2.Normalize(PACS_MEAN, PACS_STD),
-])
+preprocess = image_transform()
 
 
 def open_image(path: str | Path | None, name: str | None = None) -> Image.Image:

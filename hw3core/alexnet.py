@@ -11,12 +11,23 @@ from typing import NamedTuple
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
+from torchvision.transforms import v2
 
 DOMAINS = ("art_painting", "cartoon", "photo", "sketch")
 # Per-channel statistics of PACS, from the assignment's starter code.
 PACS_MEAN = (0.7659, 0.7463, 0.7173)
 PACS_STD = (0.3089, 0.3181, 0.3470)
 IMAGE_SIZE = 227
+
+
+def image_transform() -> v2.Compose:
+    """PIL image -> normalised (3, 227, 227) float tensor: the same for training, evaluation and the app."""
+    return v2.Compose([
+        v2.PILToTensor(),
+        v2.Resize((IMAGE_SIZE, IMAGE_SIZE), antialias=True),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(PACS_MEAN, PACS_STD),
+    ])
 
 
 class Conv(NamedTuple):

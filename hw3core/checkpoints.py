@@ -59,8 +59,8 @@ def load_local(cls: type[nn.Module], folder: str | Path) -> nn.Module:
         raise CheckpointError(f"{folder / CONFIG_FILE} must hold a JSON object")
     try:
         return cls.from_pretrained(folder, strict=True)
-    except TypeError as error:
-        raise CheckpointError(f"{folder / CONFIG_FILE} does not fit {cls.__name__}: {error}") from None
+    except (TypeError, KeyError) as error:  # an unknown, missing or mistyped constructor argument
+        raise CheckpointError(f"{folder / CONFIG_FILE} does not fit {cls.__name__}: {error!r}") from None
     except Exception as error:  # safetensors and torch raise several types for a bad file
         raise CheckpointError(f"{folder / WEIGHTS_FILE} cannot be loaded into {cls.__name__}: {error}") from None
 
