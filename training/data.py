@@ -9,9 +9,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 
-from hw3core.alexnet import DOMAINS, IMAGE_SIZE, PACS_MEAN, PACS_STD
+from hw3core.alexnet import DOMAINS, IMAGE_SIZE, image_transform
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -54,16 +53,6 @@ def stratified_split(labels: list[int], val_fraction: float, seed: int) -> tuple
         val += members[:n_val]
         train += members[n_val:]
     return sorted(train), sorted(val)
-
-
-def image_transform() -> v2.Compose:
-    """PIL image -> normalised (3, 227, 227) float tensor, the same for training, evaluation and the app."""
-    return v2.Compose([
-        v2.PILToTensor(),
-        v2.Resize((IMAGE_SIZE, IMAGE_SIZE), antialias=True),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(PACS_MEAN, PACS_STD),
-    ])
 
 
 class ImageFolderDataset(Dataset):
@@ -153,6 +142,14 @@ def _imdb_from_csv(path: Path) -> list[tuple[str, int]]:
                 )
             reviews.append((row["review"], LABELS[sentiment]))
     return reviews
+
+
+def seeded_subset(indices: list[int], limit: int | None, seed: int) -> list[int]:
+    """``limit`` of the indices, drawn with a seed (a smoke run keeps every class), or all of them."""
+    if not limit:
+        return indices
+    generator = torch.Generator().manual_seed(seed)
+    return sorted(indices[i] for i in torch.randperm(len(indices), generator=generator)[:limit].tolist())
 
 
 def balanced_holdout(labels: list[int], n_val: int, seed: int) -> tuple[list[int], list[int]]:

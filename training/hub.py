@@ -43,7 +43,8 @@ def write_model_card(folder: Path, name: str, description: str, run: dict, histo
         wall_minutes=f"{run.get('wall_seconds', 0) / 60:.1f}",
         history=history,
     )
-    card.save(folder / "README.md")
+    card.save(folder / "README.md.tmp")
+    (folder / "README.md.tmp").replace(folder / "README.md")  # atomic, like every file of a checkpoint
 
 
 def push(folder: Path, repo_id: str) -> bool:

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from hw3core.checkpoints import METRICS_FILE, RUN_FILE, is_valid_repo_id
 from training import hub, plots
+from training.data import DataError
 
 RESUME_FILE = "resume.pt"  # optimizer moments and RNG states; read back with weights_only=True
 BatchMetrics = Callable[[nn.Module, dict], tuple[Tensor, Tensor, int]]  # -> (mean loss, correct, count)
@@ -44,20 +45,32 @@ class Task:
     description: str = ""  # one line for the model card
 
 
-def common_arguments(
-    parser: argparse.ArgumentParser, name: str, epochs: int, batch_size: int, workers: int = 0, lr: float = 1e-3
-) -> None:
+def common_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int, workers: int = 0, lr: float = 1e-3) -> None:
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--batch-size", type=int, default=batch_size, help="per process")
     parser.add_argument("--lr", type=float, default=lr)
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N examples (smoke runs)")
-    parser.add_argument("--out", type=Path, default=Path("checkpoints") / name)
+    parser.add_argument("--out", type=Path, default=None, help="the checkpoint folder (default: checkpoints/NAME)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--workers", type=int, default=workers, help="data-loading processes (0: in the main one)")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on GPU too")
+
+
+def run(parser: argparse.ArgumentParser, build_task: Callable, name: Callable, argv=None) -> list[dict]:
+    """Parses the flags, builds the task (a data error is a message, not a traceback) and trains.
+    ``name(args)`` is the checkpoint name, the default output folder under checkpoints/."""
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = Path("checkpoints") / name(args)
+    check_arguments(parser, args)
+    try:
+        task = build_task(args)
+    except DataError as error:
+        sys.exit(f"error: {error}")
+    return fit(task, args)
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -102,7 +115,10 @@ def _reduce(values: Tensor, world: Distributed) -> Tensor:
 
 
 def _loader(dataset: Dataset, task: Task, args, world: Distributed, train: bool) -> DataLoader:
-    sampler = DistributedSampler(dataset, world.world_size, world.rank, shuffle=train, seed=args.seed)
+    if train:
+        sampler = DistributedSampler(dataset, world.world_size, world.rank, shuffle=True, seed=args.seed)
+    else:  # every example exactly once: DistributedSampler would pad the last shard with repeats
+        sampler = range(world.rank, len(dataset), world.world_size)
     return DataLoader(
         dataset,
         batch_size=args.batch_size,
@@ -136,6 +152,8 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
             batch = _to_device(batch, world.device)
             with _autocast(world.device, amp):
                 loss, correct, count = task.batch_metrics(model, batch)
+            if not count:  # every example of the batch was unreadable: nothing to learn or score
+                continue
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -181,6 +199,7 @@ def _save_model(model: nn.Module, out: Path) -> None:
     scratch = out / ".saving"
     model.save_pretrained(scratch)
     for file in scratch.iterdir():
+        file.chmod(0o644)  # safetensors writes 0600; the folder is meant to be shared and served
         os.replace(file, out / file.name)
     scratch.rmdir()
 
@@ -207,7 +226,10 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     run = {"command": shlex.join([Path(sys.executable).name, "-m", task_module(), *sys.argv[1:]])}
 
     if args.resume and (out / RESUME_FILE).is_file():
-        state = torch.load(out / RESUME_FILE, map_location=world.device, weights_only=True)
+        try:
+            state = torch.load(out / RESUME_FILE, map_location=world.device, weights_only=True)
+        except Exception as error:  # a truncated file, or a pickle that asks for more than tensors
+            sys.exit(f"error: cannot resume from {out / RESUME_FILE}: {type(error).__name__}: {str(error)[:300]}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = json.loads(state["history"])
@@ -229,7 +251,8 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
         train_loader.sampler.set_epoch(epoch)
         label = f"epoch {epoch + 1}/{args.epochs}"
         train = run_epoch(trained, train_loader, task, world, amp, optimizer, f"{label} train")
-        val = run_epoch(trained, val_loader, task, world, amp, description=f"{label} val")
+        # The plain module: shards may differ by a batch, and evaluation needs no DDP synchronisation.
+        val = run_epoch(model, val_loader, task, world, amp, description=f"{label} val")
         history.append({
             "epoch": epoch + 1,
             "train_loss": train["loss"],
@@ -259,8 +282,8 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     if world.world_size > 1:
         dist.barrier()
         dist.destroy_process_group()
-    if world.is_main and args.push_to_hub:
-        hub.push(out, args.push_to_hub)
+    if world.is_main and args.push_to_hub and not hub.push(out, args.push_to_hub):
+        sys.exit(1)
     return history
 
 

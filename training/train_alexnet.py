@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from hw3core import ALEXNET_VARIANTS, DOMAINS
-from training.data import ImageFolderDataset, collate_images, find_pacs_root, pacs_samples, stratified_split
-from training.loop import Task, check_arguments, common_arguments, fit
+from training.data import ImageFolderDataset, collate_images, find_pacs_root, pacs_samples, seeded_subset, stratified_split
+from training.loop import Task, common_arguments, run
 
 CHECKPOINT_NAMES = {"alexnet": "alexnet", "large_kernel": "alexnet-large-kernel", "avg_pooling": "alexnet-avg-pooling"}
 
@@ -26,7 +26,7 @@ def build_task(args) -> Task:
     root = find_pacs_root(args.data_dir)
     samples = pacs_samples(root)
     train_ids, val_ids = stratified_split([label for _, label in samples], args.val_fraction, args.seed)
-    train_ids, val_ids = train_ids[: args.limit], val_ids[: args.limit]
+    train_ids, val_ids = seeded_subset(train_ids, args.limit, args.seed), seeded_subset(val_ids, args.limit, args.seed)
     train = [samples[i] for i in train_ids]
     val = [samples[i] for i in val_ids]
     torch.manual_seed(args.seed)
@@ -52,12 +52,8 @@ def main(argv=None):
     parser.add_argument("--variant", choices=sorted(ALEXNET_VARIANTS), default="alexnet")
     parser.add_argument("--data-dir", required=True, help="the PACS folder (holding art_painting, cartoon, ...)")
     parser.add_argument("--val-fraction", type=float, default=0.1)
-    common_arguments(parser, name="alexnet", epochs=5, batch_size=128, workers=min(4, os.cpu_count() or 1))
-    args = parser.parse_args(argv)
-    if args.out == parser.get_default("out"):
-        args.out = args.out.with_name(CHECKPOINT_NAMES[args.variant])
-    check_arguments(parser, args)
-    return fit(build_task(args), args)
+    common_arguments(parser, epochs=5, batch_size=128, workers=min(4, os.cpu_count() or 1))
+    return run(parser, build_task, lambda args: CHECKPOINT_NAMES[args.variant], argv)
 
 
 if __name__ == "__main__":

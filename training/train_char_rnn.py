@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from hw3core import CELLS, ShakespeareWriter
 from training.data import CharChunks, collate_chars, read_text, split_text
-from training.loop import Task, check_arguments, common_arguments, fit
+from training.loop import Task, common_arguments, run
 
 
 def batch_metrics(model, batch):
@@ -58,12 +58,8 @@ def main(argv=None):
     parser.add_argument("--hidden-size", type=int, default=512)
     parser.add_argument("--history", type=int, default=100, help="characters per training sequence")
     parser.add_argument("--clip-grad-norm", type=float, default=1.0)
-    common_arguments(parser, name="shakespeare-gru", epochs=10, batch_size=64)
-    args = parser.parse_args(argv)
-    if args.out == parser.get_default("out"):
-        args.out = args.out.with_name(f"shakespeare-{args.cell}")
-    check_arguments(parser, args)
-    return fit(build_task(args), args)
+    common_arguments(parser, epochs=10, batch_size=64)
+    return run(parser, build_task, lambda args: f"shakespeare-{args.cell}", argv)
 
 
 if __name__ == "__main__":

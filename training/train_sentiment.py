@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from hw3core import CELLS, SentimentClassifier
 from hw3core.text import build_vocabulary
-from training.data import ReviewDataset, balanced_holdout, collate_reviews, read_imdb
-from training.loop import Task, check_arguments, common_arguments, fit
+from training.data import ReviewDataset, balanced_holdout, collate_reviews, read_imdb, seeded_subset
+from training.loop import Task, common_arguments, run
 
 
 def batch_metrics(model, batch):
@@ -23,10 +23,7 @@ def batch_metrics(model, batch):
 def split_reviews(reviews: list[tuple[str, int]], val_size: int, seed: int, limit: int | None):
     labels = [label for _, label in reviews]
     train_ids, val_ids = balanced_holdout(labels, val_size, seed)
-    if limit:  # keep both classes in a smoke run: a seeded shuffle, not the first N sorted files
-        generator = torch.Generator().manual_seed(seed)
-        train_ids = [train_ids[i] for i in torch.randperm(len(train_ids), generator=generator)[:limit]]
-        val_ids = [val_ids[i] for i in torch.randperm(len(val_ids), generator=generator)[:limit]]
+    train_ids, val_ids = seeded_subset(train_ids, limit, seed), seeded_subset(val_ids, limit, seed)
     return [reviews[i] for i in train_ids], [reviews[i] for i in val_ids]
 
 
@@ -69,12 +66,8 @@ def main(argv=None):
     parser.add_argument("--min-count", type=int, default=100, help="a word's occurrences to enter the vocabulary")
     parser.add_argument("--max-vocabulary", type=int, default=20_000)
     parser.add_argument("--clip-grad-norm", type=float, default=1.0)
-    common_arguments(parser, name="sentiment-gru", epochs=10, batch_size=128)
-    args = parser.parse_args(argv)
-    if args.out == parser.get_default("out"):
-        args.out = args.out.with_name(f"sentiment-{args.cell}")
-    check_arguments(parser, args)
-    return fit(build_task(args), args)
+    common_arguments(parser, epochs=10, batch_size=128)
+    return run(parser, build_task, lambda args: f"sentiment-{args.cell}", argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""DistributedDataParallel on CPU: torchrun starts two processes (gloo); only rank 0 writes, and
+the metrics it writes are those of the whole data set, each example counted once."""
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from hw3core.checkpoints import CHECKPOINT_CLASSES, load_local
+from tiny_data import REPO, check_ok, python_env, read_jsonl
+from training import train_char_rnn
+
+pytest_plugins = ["tiny_data_fixtures"]  # tiny_pacs, tiny_imdb, tiny_text, real_data
+
+# 7 windows: not a multiple of the two processes, so a padded validation shard would show.
+FLAGS = {"limit": 7, "history": 10, "embedding_dim": 8, "hidden_size": 16, "batch_size": 2, "seed": 0}
+
+
+def test_torchrun_two_processes_train_once_and_save_once(tiny_text, tmp_path):
+    out = tmp_path / "shakespeare-gru"
+    flags = [item for key, value in FLAGS.items() for item in (f"--{key.replace('_', '-')}", str(value))]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "training.train_char_rnn", "--data", str(tiny_text), *flags, "--epochs", "2", "--out", str(out)]
+    result = check_ok(subprocess.run(command, cwd=REPO, env=python_env(), capture_output=True, text=True, timeout=300,
+                                     check=False))
+
+    printed = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"epoch"')]
+    assert [row["epoch"] for row in printed] == [1, 2]  # rank 0 alone reports
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert [row["epoch"] for row in rows] == [1, 2]
+    run = json.loads((out / "training.json").read_text())
+    assert run["hardware"].startswith("2 x ")
+    assert not list(out.glob("*.tmp")) and not (out / ".saving").exists()
+    state = torch.load(out / "resume.pt", weights_only=True)
+    assert len(state["rng"]) == 2  # one random state per rank
+
+    # The saved model's loss on the validation windows, in one process, is what the two ranks reported.
+    model = load_local(CHECKPOINT_CLASSES["shakespeare-gru"], out)
+    args = argparse.Namespace(data=tiny_text, val_fraction=0.1, cell="gru", clip_grad_norm=1.0, **FLAGS)
+    task = train_char_rnn.build_task(args)
+    assert len(task.val_set) == FLAGS["limit"]
+    loss_sum, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for batch in DataLoader(task.val_set, batch_size=3, collate_fn=task.collate):
+            loss, right, n = task.batch_metrics(model, batch)
+            loss_sum, correct, count = loss_sum + loss.item() * n, correct + int(right), count + n
+    assert count == FLAGS["limit"] * FLAGS["history"]
+    assert rows[-1]["val_loss"] == pytest.approx(loss_sum / count, abs=1e-4)
+    assert rows[-1]["val_accuracy"] == pytest.approx(correct / count)

@@ -1,0 +1,315 @@
+"""The training entry points, run as a user runs them, and the checkpoints they leave.
+
+Every run writes into tmp_path. AlexNets have 58M parameters (a 233 MB checkpoint, a 700 MB
+resume state), so one variant trains end to end and the other two take one step in-process.
+"""
+
+import argparse
+import json
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch.utils.data import DataLoader
+
+from hw3core import ALEXNET_VARIANTS, CELLS
+from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES, load_local
+from tiny_data import (
+    check_ok,
+    last_json_line,
+    make_imdb_csv,
+    python_env,
+    read_jsonl,
+    run_module,
+    tiny_reviews,
+)
+from training import evaluate, train_alexnet, train_char_rnn, train_sentiment
+from training.data import collate_images, split_text
+from training.loop import Distributed, Task, run_epoch
+
+pytest_plugins = ["tiny_data_fixtures"]  # tiny_pacs, tiny_imdb, tiny_text, real_data
+
+METRIC_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CHAR_RNN_SMALL = ["--history", "20", "--embedding-dim", "8", "--hidden-size", "16", "--batch-size", "4"]
+SENTIMENT_SMALL = ["--val-size", "4", "--min-count", "1", "--embedding-dim", "8", "--hidden-size", "8",
+                   "--max-length", "40", "--batch-size", "4"]
+
+
+def check_checkpoint(out, name: str, epochs: int, module: str) -> list[dict]:
+    """Everything a finished run leaves; returns its metrics."""
+    config = json.loads((out / "config.json").read_text())
+    assert isinstance(config, dict)
+    weights = load_file(out / "model.safetensors")
+    model = load_local(CHECKPOINT_CLASSES[name], out)  # strict: every weight present, every shape right
+    assert set(weights) == set(model.state_dict())
+
+    metrics = read_jsonl(out / "metrics.jsonl")
+    assert [row["epoch"] for row in metrics] == list(range(1, epochs + 1))
+    for row in metrics:
+        assert METRIC_KEYS <= set(row)
+        assert all(math.isfinite(row[key]) for key in METRIC_KEYS)
+        assert 0 <= row["train_accuracy"] <= 1 and 0 <= row["val_accuracy"] <= 1
+
+    run = json.loads((out / "training.json").read_text())
+    assert run["command"].startswith(f"python -m {module} ")
+    assert f"--out {out}" in run["command"]
+    assert run["task"] == name and isinstance(run["split"], dict)
+    assert run["parameters"] == sum(p.numel() for p in model.parameters())
+
+    for file in PLOT_FILES.values():
+        assert (out / file).read_bytes().startswith(PNG_MAGIC)
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "library_name: hw3core" in card
+    assert run["command"] in card
+    assert f"| {epochs} | {metrics[-1]['train_loss']:.4f} |" in card  # the last epoch's row
+
+    assert not list(out.glob("*.tmp")) and not (out / ".saving").exists()
+    return metrics
+
+
+def evaluate_cli(task: str, out, data, *extra) -> dict:
+    result = check_ok(run_module("training.evaluate", task, "--checkpoint", out, "--data", data, *extra))
+    scores = last_json_line(result.stdout)
+    assert {"accuracy", "loss", "n"} <= set(scores)
+    assert 0 <= scores["accuracy"] <= 1 and math.isfinite(scores["loss"])
+    return scores
+
+
+def evaluate_in_process(capsys, *argv) -> dict:
+    capsys.readouterr()
+    evaluate.main([str(arg) for arg in argv])
+    return last_json_line(capsys.readouterr().out)
+
+
+# ----- Parts A and B: AlexNet -----
+
+
+def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
+    out = tmp_path / "alexnet"
+    check_ok(run_module("training.train_alexnet", "--variant", "alexnet", "--data-dir", tiny_pacs, "--limit", 4,
+                        "--epochs", 1, "--batch-size", 2, "--workers", 0, "--out", out))
+    metrics = check_checkpoint(out, "alexnet", 1, "training.train_alexnet")
+    split = json.loads((out / "training.json").read_text())["split"]
+    assert split["total"] == 24 and split["train"] == split["val"] == len(split["val_files"]) == 4
+
+    scores = evaluate_cli("domain", out, tiny_pacs)  # --split auto: the recorded validation files
+    assert scores["split"] == "val" and scores["n"] == 4
+    assert scores["loss"] == pytest.approx(metrics[-1]["val_loss"], rel=1e-4, abs=1e-4)
+    assert scores["accuracy"] == pytest.approx(metrics[-1]["val_accuracy"])
+
+    everything = evaluate_in_process(capsys, "domain", "--checkpoint", out, "--data", tiny_pacs, "--split", "all")
+    assert everything["split"] == "all" and everything["n"] == 24
+    for big in ("model.safetensors", "resume.pt"):  # ~1 GB: do not keep it in pytest's last three runs
+        (out / big).unlink()
+
+
+def alexnet_args(data_dir, variant: str) -> argparse.Namespace:
+    return argparse.Namespace(variant=variant, data_dir=data_dir, val_fraction=0.1, seed=0, limit=4)
+
+
+@pytest.mark.parametrize("variant", sorted(set(ALEXNET_VARIANTS) - {"alexnet"}))
+def test_other_alexnet_variants_build_and_take_a_step(tiny_pacs, variant):
+    task = train_alexnet.build_task(alexnet_args(tiny_pacs, variant))
+    assert type(task.model) is ALEXNET_VARIANTS[variant]
+    assert task.name == train_alexnet.CHECKPOINT_NAMES[variant] and task.name in CHECKPOINT_CLASSES
+    assert len(task.train_set) == len(task.val_set) == 4
+
+    batch = next(iter(DataLoader(task.train_set, batch_size=2, collate_fn=task.collate)))
+    batch.pop("skipped")
+    loss, correct, count = task.batch_metrics(task.model, batch)
+    assert count == 2 and 0 <= int(correct) <= 2
+    assert loss.shape == () and torch.isfinite(loss)
+    assert loss.item() == pytest.approx(math.log(4), abs=0.5)  # untrained: about uniform over 4 domains
+    loss.backward()
+    first_conv = next(m for m in task.model.modules() if isinstance(m, nn.Conv2d))
+    assert first_conv.weight.grad is not None and first_conv.weight.grad.abs().sum() > 0
+
+
+def test_alexnet_split_is_the_same_for_every_variant(tiny_pacs):
+    splits = {variant: train_alexnet.build_task(alexnet_args(tiny_pacs, variant)).metadata["split"]
+              for variant in ("alexnet", "avg_pooling")}
+    assert splits["alexnet"] == splits["avg_pooling"]
+
+
+def test_an_all_corrupt_batch_does_not_turn_the_epoch_loss_into_nan():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4))
+    good = [(torch.randn(3, 227, 227), label) for label in (0, 1)]
+    dataset = [None, None, *good]  # the first batch of two is entirely unreadable images
+    task = Task("t", model, dataset, dataset, collate_images, train_alexnet.batch_metrics)
+    loader = DataLoader(dataset, batch_size=2, collate_fn=collate_images)
+    scores = run_epoch(model, loader, task, Distributed(), amp=False)
+    expected, _, _ = train_alexnet.batch_metrics(model.eval(), collate_images(good))
+    assert scores["n"] == 2 and scores["skipped"] == 2
+    assert scores["loss"] == pytest.approx(expected.item())
+
+    trained = run_epoch(model, loader, task, Distributed(), amp=False, optimizer=torch.optim.SGD(model.parameters(), 0.1))
+    assert math.isfinite(trained["loss"]) and all(torch.isfinite(p).all() for p in model.parameters())
+
+
+# ----- Part C: sentiment -----
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_sentiment_trains_saves_and_evaluates_its_validation_split(tiny_imdb, tmp_path, cell, capsys):
+    out = tmp_path / f"sentiment-{cell}"
+    check_ok(run_module("training.train_sentiment", "--cell", cell, "--data", tiny_imdb, "--epochs", 2,
+                        *SENTIMENT_SMALL, "--out", out))
+    metrics = check_checkpoint(out, f"sentiment-{cell}", 2, "training.train_sentiment")
+    run = json.loads((out / "training.json").read_text())
+    assert run["split"]["total"] == 24 and run["split"]["val"] == 4 and run["split"]["val_positive"] == 2
+    assert json.loads((out / "config.json").read_text())["cell"] == cell
+
+    # The training data, --split auto; the command line once, in-process for the other cell (same code, faster).
+    if cell == "gru":
+        scores = evaluate_cli("sentiment", out, tiny_imdb)
+    else:
+        scores = evaluate_in_process(capsys, "sentiment", "--checkpoint", out, "--data", tiny_imdb)
+    assert scores["split"] == "val" and scores["n"] == 4
+    assert scores["loss"] == pytest.approx(metrics[-1]["val_loss"], abs=1e-4)
+    assert scores["accuracy"] == pytest.approx(metrics[-1]["val_accuracy"])
+
+    everything = evaluate_in_process(capsys, "sentiment", "--checkpoint", out, "--data", tiny_imdb, "--split", "all")
+    assert everything["n"] == 24 and everything["split"] == "all"
+    other = make_imdb_csv(tmp_path / "other.csv", tiny_reviews(per_folder=2))  # other data: all of it
+    assert evaluate_in_process(capsys, "sentiment", "--checkpoint", out, "--data", other)["n"] == 8
+
+
+def test_sentiment_trains_from_a_csv(tmp_path):
+    data = make_imdb_csv(tmp_path / "IMDB Dataset.csv", tiny_reviews())
+    history = train_sentiment.main(["--data", str(data), "--epochs", "1", *SENTIMENT_SMALL, "--out", str(tmp_path / "out")])
+    assert len(history) == 1
+    assert load_local(CHECKPOINT_CLASSES["sentiment-gru"], tmp_path / "out").vocabulary[:4] == [
+        "<pad>", "<begin>", "<oov>", "<end>"]
+
+
+# ----- Part D: the Shakespeare writer -----
+
+
+def test_char_rnn_trains_saves_and_evaluates(tiny_text, tmp_path):
+    out = tmp_path / "shakespeare-gru"
+    check_ok(run_module("training.train_char_rnn", "--data", tiny_text, "--limit", 8, "--epochs", 3, "--lr", "0.01",
+                        *CHAR_RNN_SMALL, "--out", out))
+    metrics = check_checkpoint(out, "shakespeare-gru", 3, "training.train_char_rnn")
+    assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]  # it learns something
+    run = json.loads((out / "training.json").read_text())
+    assert run["split"]["train_characters"] == run["split"]["val_characters"] == 8 * 20 + 1
+
+    scores = evaluate_cli("shakespeare", out, tiny_text)  # --split auto: the held-out end of the text
+    val_text = split_text(tiny_text.read_text(), 0.1)[1]
+    assert scores["split"] == "val" and scores["n"] == len(val_text) - 1
+
+    # Scoring in chunks with the state carried equals one pass over the whole text.
+    model = load_local(CHECKPOINT_CLASSES["shakespeare-gru"], out)
+    ids = torch.tensor(model.encode(val_text))
+    with torch.no_grad():
+        logits, _ = model(ids[None, :-1], every_position=True)
+    expected = torch.nn.functional.cross_entropy(logits[0], ids[1:])
+    assert scores["loss"] == pytest.approx(expected.item(), abs=1e-4)
+    chunked = evaluate.evaluate_shakespeare(
+        argparse.Namespace(checkpoint=out, data=tiny_text, split="val"), run, chunk=7)
+    assert chunked["loss"] == pytest.approx(expected.item(), abs=1e-4) and chunked["n"] == scores["n"]
+
+
+def test_char_rnn_limit_gives_exactly_limit_windows(tiny_text):
+    args = argparse.Namespace(data=tiny_text, val_fraction=0.1, cell="lstm", embedding_dim=4, hidden_size=4,
+                              history=10, clip_grad_norm=1.0, seed=0, limit=5)
+    task = train_char_rnn.build_task(args)
+    assert len(task.train_set) == len(task.val_set) == 5
+    assert json.loads(json.dumps(task.metadata))["split"]["history"] == 10
+
+
+# ----- Bad input: a message and a non-zero exit, never a traceback -----
+
+
+def test_bad_flag_from_the_command_line(tiny_text, tmp_path):
+    result = run_module("training.train_char_rnn", "--data", tiny_text, "--epochs", 0, "--out", tmp_path / "out")
+    assert result.returncode != 0
+    assert "--epochs" in result.stderr and "positive" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def bad_run(capsys, main, argv) -> str:
+    """main(argv) must exit non-zero (SystemExit, not any other exception); returns stderr."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(arg) for arg in argv])
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    return err + (exit_info.value.code if isinstance(exit_info.value.code, str) else "")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "-1"], "--batch-size"),
+    (["--lr", "0"], "--lr"),
+    (["--limit", "0"], "--limit"),
+    (["--push-to-hub", "not a repo id"], "not a Hub repo id"),
+    (["--push-to-hub", "../../etc"], "not a Hub repo id"),
+    (["--cell", "transformer"], "invalid choice"),
+])
+def test_bad_flags_are_refused_before_any_work(tiny_text, tmp_path, capsys, flags, message):
+    err = bad_run(capsys, train_char_rnn.main, ["--data", tiny_text, "--out", tmp_path / "out", *flags])
+    assert message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_data_is_a_message(tmp_path, capsys):
+    missing = tmp_path / "missing.tar.gz"
+    assert str(missing) in bad_run(capsys, train_sentiment.main, ["--data", missing, "--out", tmp_path / "a"])
+    csv_file = tmp_path / "reviews.csv"
+    csv_file.write_text("review,sentiment\nfine,positive\nmeh,neutral\n")
+    assert "line 3" in bad_run(capsys, train_sentiment.main, ["--data", csv_file, "--out", tmp_path / "b"])
+    assert "is not a file" in bad_run(capsys, train_char_rnn.main, ["--data", tmp_path, "--out", tmp_path / "c"])
+    assert "not a PACS folder" in bad_run(capsys, train_alexnet.main, ["--data-dir", tmp_path, "--out", tmp_path / "d"])
+    assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_evaluate_refuses_a_missing_checkpoint(tiny_text, tmp_path, capsys):
+    err = bad_run(capsys, evaluate.main, ["shakespeare", "--checkpoint", tmp_path / "nothing", "--data", tiny_text])
+    assert "nothing" in err and "missing" in err
+
+
+def test_push_to_hub_offline_keeps_the_checkpoint(tiny_text, tmp_path):
+    out = tmp_path / "shakespeare-gru"
+    result = run_module("training.train_char_rnn", "--data", tiny_text, "--limit", 4, "--epochs", 1,
+                        *CHAR_RNN_SMALL, "--out", out, "--push-to-hub", "someone/hw3-shakespeare",
+                        env=python_env(HF_HUB_OFFLINE="1"))
+    assert result.returncode == 1, "a failed push must be visible to a calling script"
+    assert "not pushed to someone/hw3-shakespeare" in result.stderr
+    assert "Traceback" not in result.stderr
+    check_checkpoint(out, "shakespeare-gru", 1, "training.train_char_rnn")
+    assert "--push-to-hub someone/hw3-shakespeare" in json.loads((out / "training.json").read_text())["command"]
+
+
+# ----- The same smoke runs on the real data sets (HW3_DATA_DIR) -----
+
+REAL_RUNS = {
+    "alexnet": ("training.train_alexnet", "domain", "pacs", "--data-dir",
+                ["--limit", "4", "--batch-size", "2", "--workers", "0"]),
+    "sentiment-gru": ("training.train_sentiment", "sentiment", "imdb/aclImdb_v1.tar.gz", "--data",
+                      ["--limit", "16", "--min-count", "1", "--embedding-dim", "16", "--hidden-size", "16",
+                       "--batch-size", "8"]),
+    "shakespeare-gru": ("training.train_char_rnn", "shakespeare", "tinyshakespeare/input.txt", "--data",
+                        ["--limit", "8", "--history", "50", "--embedding-dim", "16", "--hidden-size", "32",
+                         "--batch-size", "4"]),
+}
+
+
+@pytest.mark.parametrize("name", REAL_RUNS)
+def test_smoke_run_on_the_real_data(real_data, tmp_path, name):
+    module, task, data, data_flag, flags = REAL_RUNS[name]
+    out = tmp_path / name
+    check_ok(run_module(module, data_flag, real_data / data, "--epochs", 1, *flags, "--out", out, timeout=600))
+    metrics = check_checkpoint(out, name, 1, module)
+    if task != "shakespeare":  # the writer would be scored on all 100k held-out characters: slow, tested above
+        scores = evaluate_cli(task, out, real_data / data)
+        assert scores["split"] == "val"
+        assert scores["n"] == json.loads((out / "training.json").read_text())["split"]["val"]
+        assert scores["loss"] == pytest.approx(metrics[-1]["val_loss"], rel=1e-4, abs=1e-4)
+    for big in out.glob("*.safetensors"):
+        big.unlink()
+    (out / "resume.pt").unlink()
