@@ -38,7 +38,8 @@ TABS = [
     ("Shakespeare writer", writer.build),
 ]
 MAX_UPLOAD = "10mb"
-# Two cores: two requests at a time, a bounded line behind them.
+# Two cores: two requests of each endpoint at a time (Gradio counts the limit per event function),
+# and a bounded line, shared by all, behind them.
 CONCURRENCY_LIMIT = 2
 QUEUE_SIZE = 32
 # System fonts: the default theme would fetch web fonts, which an offline laptop cannot.

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import gradio as gr
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
@@ -21,8 +21,18 @@ VARIANTS = {
 }
 # Checked from the file's header, before decoding: a small file can unpack into gigabytes.
 MAX_PIXELS = 40_000_000
+# Greyscale with 16 or 32 bits a pixel, which Pillow clips to 8 bits rather than scales, turning it white.
+WIDE_GREYSCALE = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 preprocess = image_transform()
+
+
+def as_rgb(image: Image.Image) -> Image.Image:
+    """The decoded image (an animation's first frame) upright and in 8-bit RGB."""
+    ImageOps.exif_transpose(image, in_place=True)  # a camera stores a portrait photo sideways, with a tag to turn it
+    if image.mode in WIDE_GREYSCALE:
+        image = image.convert("I").point(lambda value: value / 257)  # 0..65535 -> 0..255
+    return image.convert("RGB")
 
 
 def open_image(path: str | Path | None, name: str | None = None) -> Image.Image:
@@ -42,7 +52,7 @@ def open_image(path: str | Path | None, name: str | None = None) -> Image.Image:
         if image.width * image.height > MAX_PIXELS:
             raise InvalidInput(f"{too_large}; this one has {image.width}×{image.height} pixels.")
         try:
-            return image.convert("RGB")
+            return as_rgb(image)
         except (OSError, ValueError):  # a truncated or corrupt file fails only when decoded
             raise InvalidInput(not_an_image) from None
 

@@ -12,6 +12,8 @@ from hw3core import ShakespeareWriter
 
 MODEL = "shakespeare-gru"
 DEFAULT_PRIME = "ROMEO"
+# The prime is read one character a step, as the text is written: bounded like the output.
+MAX_PRIME_LENGTH = 1000
 MAX_LENGTH = 2000
 DEFAULT_LENGTH = 1000
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
@@ -40,9 +42,13 @@ def check_settings(length, temperature, seed) -> tuple[int, float, int | None]:
 def check_prime(writer: ShakespeareWriter, prime: str | None) -> str:
     if not prime:
         raise InvalidInput(f"The prime is empty: give the writer a few characters to start from, e.g. {DEFAULT_PRIME}.")
+    if len(prime) > MAX_PRIME_LENGTH:
+        raise InvalidInput(f"The prime is too long: at most {MAX_PRIME_LENGTH} characters, not {len(prime)}.")
     unknown = writer.unknown_characters(prime)
     if unknown:
         shown = " ".join(repr(char) for char in unknown[:10])
+        if len(unknown) > 10:
+            shown += f" and {len(unknown) - 10} more"
         raise InvalidInput(f"The prime has characters the model never saw in training: {shown}. "
                            "Use the letters, digits and punctuation of an English play.")
     return prime
@@ -73,7 +79,7 @@ def build(models: ModelStore) -> None:
     gr.Markdown("A character-level GRU trained on Shakespeare's plays continues the prime one character at a time.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            prime = gr.Textbox(DEFAULT_PRIME, label="Prime", max_lines=3)
+            prime = gr.Textbox(DEFAULT_PRIME, label="Prime", max_lines=3, max_length=MAX_PRIME_LENGTH)
             length = gr.Slider(1, MAX_LENGTH, value=DEFAULT_LENGTH, step=1, label="Length")
             temperature = gr.Slider(MIN_TEMPERATURE, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05,
                                     label="Temperature", info="Lower: safer and more repetitive. Higher: wilder.")
