@@ -38,8 +38,8 @@ TABS = [
     ("Shakespeare writer", writer.build),
 ]
 MAX_UPLOAD = "10mb"
-# Two cores: two requests of each endpoint at a time (Gradio counts the limit per event function),
-# and a bounded line, shared by all, behind them.
+# Two cores: two model requests at a time across all endpoints (they share demos.models.CONCURRENCY_ID),
+# and a bounded line behind them.
 CONCURRENCY_LIMIT = 2
 QUEUE_SIZE = 32
 # System fonts: the default theme would fetch web fonts, which an offline laptop cannot.

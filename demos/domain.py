@@ -8,7 +8,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
-from demos.models import ModelStore, Prediction
+from demos.models import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
 from hw3core import DOMAINS
 from hw3core.alexnet import image_transform
@@ -107,7 +107,7 @@ def build(models: ModelStore) -> None:
                         labels.append(gr.Label(num_top_classes=len(DOMAINS), label=title))
                         notes.append(gr.Markdown())
     gr.on([button.click, image.upload], classify_domain, inputs=image, outputs=labels + notes,
-          api_name="classify_domain", preprocess=False)
+          api_name="classify_domain", preprocess=False, concurrency_id=CONCURRENCY_ID)
     # After the endpoint: the examples' event, named after the same function, must not take its api_name.
     examples = example_images()
     gr.Examples(

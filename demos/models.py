@@ -36,6 +36,8 @@ from hw3core.checkpoints import (
 )
 
 DEFAULT_ROOT = Path("checkpoints")
+# Every endpoint runs a model on the same few cores: they share one concurrency limit (app.py sets it).
+CONCURRENCY_ID = "models"
 TRAINING_COMMANDS = {
     "alexnet": "python -m training.train_alexnet --variant alexnet --data-dir DIR",
     "alexnet-large-kernel": "python -m training.train_alexnet --variant large_kernel --data-dir DIR",

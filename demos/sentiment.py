@@ -3,7 +3,7 @@
 import gradio as gr
 
 from demos.errors import InvalidInput, shown_to_user
-from demos.models import ModelStore, Prediction
+from demos.models import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
 from hw3core import SentimentClassifier
 
@@ -66,7 +66,8 @@ def build(models: ModelStore) -> None:
                     with gr.Column(min_width=160):
                         labels.append(gr.Label(num_top_classes=2, label=title))
                         notes.append(gr.Markdown())
-    button.click(score_sentiment, inputs=review, outputs=labels + notes, api_name="score_sentiment")
+    button.click(score_sentiment, inputs=review, outputs=labels + notes, api_name="score_sentiment",
+                 concurrency_id=CONCURRENCY_ID)
     # After the endpoint: the examples' event, named after the same function, must not take its api_name.
     gr.Examples([[text] for text in EXAMPLES], inputs=review, outputs=labels + notes, fn=score_sentiment,
                 run_on_click=True, label="Example reviews")

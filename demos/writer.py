@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import gradio as gr
 
 from demos.errors import InvalidInput, shown_to_user
-from demos.models import ModelStore, ModelUnavailable
+from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.training_info import build_training_panel
 from hw3core import ShakespeareWriter
 
@@ -91,6 +91,7 @@ def build(models: ModelStore) -> None:
         with gr.Column(scale=2):
             text = gr.Textbox(label="Text", lines=22, max_lines=22, autoscroll=True, buttons=["copy"],
                               interactive=False)
-    writing = start.click(generate, inputs=[prime, length, temperature, seed], outputs=text, api_name="generate")
+    writing = start.click(generate, inputs=[prime, length, temperature, seed], outputs=text, api_name="generate",
+                          concurrency_id=CONCURRENCY_ID)
     stop.click(None, cancels=[writing])
     build_training_panel(models, {MODEL: "GRU writer"})
