@@ -67,6 +67,11 @@ class GRUCell(RecurrentCell):
         candidate = torch.tanh(x_n + (r * h) @ self.weight_hh[2 * H :].t())
         return (1 - z) * h + z * candidate
 
+    @staticmethod
+    def output(state: Tensor) -> Tensor:
+        """The hidden state h, what the layers above read."""
+        return state
+
     def sequence(self, xs: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """xs (T, B, I) -> (hidden states (T, B, H), last state (B, H))."""
         h0 = self.zeros(xs.shape[1], xs) if state is None else state
@@ -89,6 +94,11 @@ class LSTMCell(RecurrentCell):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
+
+    @staticmethod
+    def output(state: tuple[Tensor, Tensor]) -> Tensor:
+        """The hidden state h, what the layers above read (c stays inside the cell)."""
+        return state[0]
 
     def sequence(
         self, xs: Tensor, state: tuple[Tensor, Tensor] | None = None

@@ -45,6 +45,12 @@ class SentenceGeneration(nn.Module):
         hs, state = self.rnn.sequence(self.embedding(history.t()), state)  # (T, N, H)
         return self.classifier(hs.transpose(0, 1) if every_position else hs[-1]), state
 
+    def step(self, char_ids: Tensor, state=None):
+        """One character per row (N,) -> (logits of the next character (N, V), state). The cell's
+        single step: for writing one character at a time, lighter than a sequence of length 1."""
+        state = self.rnn(self.embedding(char_ids), state)
+        return self.classifier(self.rnn.output(state)), state
+
 
 def sample_next_char_id(predicted_logits: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
     """Samples one id per row from the categorical distribution of the logits ((V,) or (N, V))."""
@@ -129,4 +135,4 @@ class ShakespeareWriter(
         for _ in range(length):
             next_id = sample_next_char_id(logits, temperature, generator)  # (1,)
             yield self.characters[int(next_id)]
-            logits, state = self(next_id[:, None], state)
+            logits, state = self.step(next_id, state)

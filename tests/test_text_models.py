@@ -247,7 +247,8 @@ def test_generate_carrying_the_state_equals_rereading_the_history(cell):
     model = make_writer(cell)
     prime, temperature, seed = "ROMEO:\n", 0.8, 11
     seen_logits = []
-    hook = model.register_forward_hook(lambda module, args, output: seen_logits.append(output[0].clone()))
+    # The classifier's output is the logits, whichever path (sequence or single step) produced them.
+    hook = model.classifier.register_forward_hook(lambda module, args, output: seen_logits.append(output.clone()))
     try:
         text = "".join(model.generate(prime, 25, temperature, seed))
     finally:
