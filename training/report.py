@@ -113,7 +113,9 @@ def build(root: Path, seed: int) -> str:
         "", "## Every model", "", *_model_table(runs),
         "", "AlexNet weights (~233 MB each) are not in git: train them with the command below or fetch them "
         "from the Hub (see the main README); their records are here.",
-        "", "## GRU vs LSTM (Part C)", "", *_cell_comparison(runs),
+        "", "## GRU vs LSTM (Part C)", "", *_cell_comparison(runs), "",
+        "Times per epoch come from the training runs, which shared the machine's cores with other jobs; "
+        "`python -m training.benchmark` measures the two cells side by side on an idle machine (see the main README).",
         "", "## Runs", *_per_model(root, runs),
         "", "## Shakespeare samples (Part D)", *_samples(root, seed),
         "", "## AlexNet architectures (Parts A and B)", *_architectures(), "",
