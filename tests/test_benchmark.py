@@ -1,0 +1,32 @@
+"""The benchmark command's plumbing, on tiny shapes (the speed targets live in the command, not here)."""
+
+import pytest
+import torch
+
+from training import benchmark
+
+
+def test_cell_rows_compare_every_cell_and_pass_with_the_builtin(monkeypatch):
+    monkeypatch.setattr(benchmark, "SHAPES", [("tiny", 3, 4, 5, 6)])
+    rows = benchmark.bench_cells(torch.device("cpu"), repeats=1)
+    assert {(r["cell"], r["mode"]) for r in rows} == {
+        (cell, mode) for cell in ("gru", "lstm") for mode in ("forward+backward", "forward")
+    }
+    for row in rows:
+        assert row["custom_s"] > 0 and row["builtin_s"] > 0
+        assert row["ratio"] == pytest.approx(row["custom_s"] / row["builtin_s"])
+
+
+def test_table_lists_every_measurement():
+    results = {
+        "machine": "test", "torch": torch.__version__,
+        "cells": [{"shape": "s", "cell": "gru", "mode": "forward", "custom_s": 0.2, "builtin_s": 0.4, "ratio": 0.5}],
+        "sentiment": [{"cell": "lstm", "reviews_per_s": 123.0}],
+        "writer": {"characters_per_s_trained": 4567.0, "write_1000_carried_s": 0.25, "write_1000_reread_s": 9.5},
+        "alexnet": [{"variant": "alexnet", "latency_ms": 20.0, "train_images_per_s": 30.0},
+                    {"variant": "avg_pooling", "latency_ms": 22.5, "train_images_per_s": 31.0}],
+        "app": {"generate": 250.0},
+    }
+    table = benchmark.format_table(results)
+    for expected in ("0.50x", "| lstm | 123 |", "4567", "0.250 s", "9.500 s", "| all three, one image | 42.5 |", "/generate | 250.0"):
+        assert expected in table
