@@ -121,7 +121,7 @@ def summarise(latencies: dict[str, list[float]], round_seconds: list[float], mem
             for name, values in sorted(latencies.items())
         },
         "rss_mb_before_and_after_each_round": [round(mb, 1) for mb in memory],
-        "concurrency_limit_per_endpoint": app.CONCURRENCY_LIMIT,
+        "concurrency_limit_all_endpoints": app.CONCURRENCY_LIMIT,
         "queue_size": app.QUEUE_SIZE,
         "models": "tests/conftest.py tiny checkpoints (full-size AlexNets, small GRU/LSTM models)",
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "

@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from hw3core.checkpoints import PLOT_FILES  # noqa: E402
 
@@ -22,6 +23,7 @@ def draw(folder: Path, history: list[dict]) -> None:
         figure, axes = plt.subplots(figsize=(5, 3.2), dpi=100)
         axes.plot(epochs, [row[key] for row in history], marker="o")
         axes.set(title=title, xlabel="epoch", ylabel=ylabel)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
         figure.tight_layout()
         tmp = folder / (PLOT_FILES[key] + ".tmp")
