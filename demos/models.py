@@ -146,7 +146,9 @@ class ModelStore:
 
     def _load(self, name: str) -> nn.Module:
         local = self.root / name
-        folder = local if local.is_dir() else self._download(name, [CONFIG_FILE, WEIGHTS_FILE])
+        # A folder with only the training record (AlexNet weights stay out of git) still looks to the Hub.
+        has_weights = (local / WEIGHTS_FILE).is_file()
+        folder = local if has_weights else self._download(name, [CONFIG_FILE, WEIGHTS_FILE])
         try:
             return load_local(CHECKPOINT_CLASSES[name], folder)
         except CheckpointError as error:
@@ -156,7 +158,7 @@ class ModelStore:
         local = self.root / name
         if not self.hub_org:
             raise ModelUnavailable(
-                f"No checkpoint: `{local}/` does not exist. Train it with `{self.training_command(name)}`, "
+                f"No checkpoint: `{local / WEIGHTS_FILE}` does not exist. Train it with `{self.training_command(name)}`, "
                 f"or set HW3_HUB_ORG to load `ORG/hw3-{name}` from the Hugging Face Hub."
             )
         repo = hub_repo(self.hub_org, name)
@@ -167,6 +169,6 @@ class ModelStore:
         except Exception as error:  # offline, no such repo, no access, network: each has its own type
             reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ModelUnavailable(
-                f"No checkpoint: `{local}/` does not exist and the Hub repo `{repo}` could not be read "
+                f"No checkpoint: `{local / WEIGHTS_FILE}` does not exist and the Hub repo `{repo}` could not be read "
                 f"({type(error).__name__}: {reason}). Train it with `{self.training_command(name)}`."
             ) from None

@@ -188,6 +188,14 @@ def test_hub_fallback_names_the_repo_it_tried(tmp_path):
         ModelStore(tmp_path, hub_org="no spaces allowed").get("sentiment-gru")
 
 
+def test_a_folder_with_only_the_training_record_still_looks_to_the_hub(tmp_path):
+    """AlexNet weights stay out of git: a clone has checkpoints/alexnet/ with its record but no weights."""
+    (tmp_path / "alexnet").mkdir()
+    (tmp_path / "alexnet" / "metrics.jsonl").write_text("")
+    with pytest.raises(ModelUnavailable, match="someone/hw3-alexnet"):
+        ModelStore(tmp_path, hub_org="someone").get("alexnet")
+
+
 def test_training_report_shows_the_last_epoch_and_the_plots(checkpoints):
     text, plots = training_report(ModelStore(checkpoints), sentiment.MODELS)
     assert "| **GRU** | 2 | 0.8125 | 0.4500 | 0.8300 | 0.4100 | 12.0 | 1,700 | test fixture |" in text
@@ -204,7 +212,7 @@ def test_training_report_says_what_is_missing(checkpoints, tmp_path):
     text, plots = training_report(ModelStore(tmp_path), {**sentiment.MODELS, "shakespeare-gru": "writer"})
     assert "| **GRU** |" in text and len(plots) == 3
     assert "sentiment-lstm/metrics.jsonl` cannot be read" in text
-    assert "shakespeare-gru/` does not exist" in text and "train_char_rnn" in text
+    assert "shakespeare-gru/model.safetensors` does not exist" in text and "train_char_rnn" in text
 
 
 def test_predictions_need_no_server(checkpoints):
