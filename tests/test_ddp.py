@@ -51,3 +51,42 @@ def test_torchrun_two_processes_train_once_and_save_once(tiny_text, tmp_path):
     assert count == FLAGS["limit"] * FLAGS["history"]
     assert rows[-1]["val_loss"] == pytest.approx(loss_sum / count, abs=1e-4)
     assert rows[-1]["val_accuracy"] == pytest.approx(correct / count)
+
+
+def _train_with_an_unreadable_batch_on_rank_0(rank: int, store: str, results: str) -> None:
+    import datetime
+
+    import torch.distributed as dist
+    from torch import nn
+    from torch.nn.parallel import DistributedDataParallel
+
+    from training import train_alexnet
+    from training.data import collate_images
+    from training.loop import Distributed, Task, run_epoch
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2,
+                            timeout=datetime.timedelta(seconds=60))
+    torch.manual_seed(0)
+    model = DistributedDataParallel(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4)))
+    generator = torch.Generator().manual_seed(rank)
+    good = [(torch.randn(3, 227, 227, generator=generator), label) for label in (0, 1, 2)]
+    shard = [None, None, *good[:2]] if rank == 0 else [*good, good[0]]  # rank 0's first batch: all unreadable
+    task = Task("t", model, shard, shard, collate_images, train_alexnet.batch_metrics, clip_grad_norm=1.0)
+    loader = DataLoader(shard, batch_size=2, collate_fn=collate_images)
+    world = Distributed(rank=rank, world_size=2)
+    scores = run_epoch(model, loader, task, world, amp=False, optimizer=torch.optim.Adam(model.parameters(), 0.1))
+    torch.save({"scores": scores, "weights": model.module.state_dict()}, f"{results}/{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_a_rank_with_an_all_unreadable_batch_keeps_step_with_the_others(tmp_path):
+    # Each rank takes a backward pass per batch; a rank that skipped one would leave the others waiting.
+    torch.multiprocessing.spawn(_train_with_an_unreadable_batch_on_rank_0, args=(str(tmp_path / "store"), str(tmp_path)),
+                                nprocs=2)
+    ranks = [torch.load(tmp_path / f"{rank}.pt", weights_only=True) for rank in (0, 1)]
+    assert ranks[0]["scores"]["n"] == 6 and ranks[0]["scores"]["skipped"] == 2  # summed over the two ranks
+    for name, weight in ranks[0]["weights"].items():
+        assert torch.equal(weight, ranks[1]["weights"][name]), name
+    torch.manual_seed(0)
+    initial = torch.nn.Linear(3, 4)
+    assert not torch.equal(initial.weight, ranks[0]["weights"]["2.weight"])  # training did move them

@@ -152,8 +152,11 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
             batch = _to_device(batch, world.device)
             with _autocast(world.device, amp):
                 loss, correct, count = task.batch_metrics(model, batch)
-            if not count:  # every example of the batch was unreadable: nothing to learn or score
-                continue
+            if not count:  # every example of the batch was unreadable: nothing to learn or score,
+                if not (training and world.world_size > 1):
+                    continue
+                # but the other ranks wait in backward's all-reduce for this one: join them with zero gradients.
+                loss = loss.nan_to_num(0.0) * 0.0
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
