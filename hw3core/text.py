@@ -2,7 +2,10 @@
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor
 
 PAD, BEGIN, OOV, END = "<pad>", "<begin>", "<oov>", "<end>"
 SPECIAL_TOKENS = [PAD, BEGIN, OOV, END]  # ids 0..3, PAD first so zero-padding is PAD
@@ -28,3 +31,12 @@ def encode_review(text: str, word_ids: dict[str, int], max_length: int) -> list[
     oov = word_ids[OOV]
     words = [word_ids.get(token, oov) for token in tokenize(text)[: max_length - 2]]
     return [word_ids[BEGIN], *words, word_ids[END]]
+
+
+def pad_reviews(encoded: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+    """Encoded reviews as one (N, longest) batch padded with PAD, and their lengths (N,)."""
+    lengths = torch.tensor([len(ids) for ids in encoded])
+    batch = torch.zeros(len(encoded), int(lengths.max()), dtype=torch.long)  # PAD is id 0
+    for row, ids in enumerate(encoded):
+        batch[row, : len(ids)] = torch.tensor(ids)
+    return batch, lengths

@@ -13,7 +13,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
 from hw3core.rnn_cells import CELLS
-from hw3core.text import encode_review
+from hw3core.text import encode_review, pad_reviews
 
 
 class SentimentClassification(nn.Module):
@@ -87,11 +87,7 @@ class SentimentClassifier(
     @torch.no_grad()
     def predict(self, texts: list[str]) -> Tensor:
         """Probabilities (N, 2) of negative and positive, for raw review texts."""
-        encoded = [self.encode(text) for text in texts]
-        lengths = torch.tensor([len(ids) for ids in encoded])
-        batch = torch.zeros(len(encoded), int(lengths.max()), dtype=torch.long)
-        for row, ids in enumerate(encoded):
-            batch[row, : len(ids)] = torch.tensor(ids)
+        batch, lengths = pad_reviews([self.encode(text) for text in texts])
         device = self.embedding.weight.device
         return torch.softmax(self(batch.to(device), lengths), dim=-1).cpu()
 

@@ -13,7 +13,7 @@ from hw3core import (
     ShakespeareWriter,
     sample_next_char_id,
 )
-from hw3core.text import BEGIN, END, OOV, PAD, SPECIAL_TOKENS, build_vocabulary, encode_review, tokenize
+from hw3core.text import BEGIN, END, OOV, PAD, SPECIAL_TOKENS, build_vocabulary, encode_review, pad_reviews, tokenize
 
 CELL_NAMES = pytest.mark.parametrize("cell", list(CELLS))
 CHARACTERS = "\n !',.:;?ABCDEIJLMNORTUabcdefghilmnorstuvwy"
@@ -317,3 +317,10 @@ def test_encode_review_respects_max_length(max_length):
     assert len(ids) == min(max_length, 22)
     assert ids[0] == word_ids[BEGIN] and ids[-1] == word_ids[END]
     assert ids[1:-1] == [4] * (len(ids) - 2)
+
+
+def test_pad_reviews_pads_with_pad_to_the_longest_and_keeps_lengths():
+    batch, lengths = pad_reviews([[1, 5, 3], [1, 3], [1, 7, 8, 9, 3]])
+    assert lengths.tolist() == [3, 2, 5]
+    assert batch.tolist() == [[1, 5, 3, 0, 0], [1, 3, 0, 0, 0], [1, 7, 8, 9, 3]]
+    assert SPECIAL_TOKENS.index(PAD) == 0

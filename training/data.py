@@ -11,6 +11,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from hw3core.alexnet import DOMAINS, IMAGE_SIZE, image_transform
+from hw3core.text import pad_reviews
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -180,10 +181,7 @@ class ReviewDataset(Dataset):
 
 
 def collate_reviews(batch: list[tuple[list[int], int]]) -> dict:
-    lengths = torch.tensor([len(ids) for ids, _ in batch])
-    reviews = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)  # PAD is id 0
-    for row, (ids, _) in enumerate(batch):
-        reviews[row, : len(ids)] = torch.tensor(ids)
+    reviews, lengths = pad_reviews([ids for ids, _ in batch])
     return {"reviews": reviews, "lengths": lengths, "labels": torch.tensor([y for _, y in batch])}
 
 
