@@ -239,3 +239,13 @@ def test_the_api_has_the_three_endpoints_under_their_names(client):
         == [1, 1, 4]
     assert [len(endpoints[name]["returns"]) for name in ("/classify_domain", "/score_sentiment", "/generate")] \
         == [6, 4, 1]
+
+
+@pytest.mark.parametrize("name", sorted(models_module.CHECKPOINT_CLASSES))
+def test_the_training_command_shown_for_a_missing_model_trains_that_model(name, monkeypatch):
+    # Parse the command with its script's own parser and ask which checkpoint it would write.
+    program, dash_m, module_name, *flags = models_module.TRAINING_COMMANDS[name].split()
+    assert (program, dash_m) == ("python", "-m")
+    script = importlib.import_module(module_name)
+    monkeypatch.setattr(script, "run", lambda parser, build_task, checkpoint_name, argv: checkpoint_name(parser.parse_args(argv)))
+    assert script.main(flags) == name
