@@ -1,7 +1,8 @@
 """Part C: the recurrent cells, written from scratch (no built-in RNN modules).
 
 Each cell has two ways in:
-- ``cell(x, prev_state)``: one time step, the assignment's signature, plain autograd.
+- ``cell(x, prev_state)``: one time step, the assignment's signature, plain autograd. It is
+  ``cell.recur(cell.project_inputs(x), prev_state)``, and generation calls ``recur`` directly.
 - ``cell.sequence(xs, state)``: a whole sequence at once, the path models train on. The input
   projections of all steps are one matrix product, each step adds one product with the hidden
   state, and backpropagation through time is written by hand (``torch.autograd.Function``), so
@@ -59,8 +60,12 @@ class GRUCell(RecurrentCell):
 
     def forward(self, x: Tensor, prev_state: Tensor | None = None) -> Tensor:
         h = self.zeros(x.shape[0], x) if prev_state is None else prev_state
+        return self.recur(self.project_inputs(x), h)
+
+    def recur(self, projected: Tensor, h: Tensor) -> Tensor:
+        """One step from the input's projection (B, 3H), ``project_inputs(x)``, and the state h."""
         H = self.hidden_size
-        x_z, x_r, x_n = self.project_inputs(x).split(H, dim=1)
+        x_z, x_r, x_n = projected.split(H, dim=1)
         h_z, h_r = (h @ self.weight_hh[: 2 * H].t()).split(H, dim=1)
         z = torch.sigmoid(x_z + h_z)
         r = torch.sigmoid(x_r + h_r)
@@ -88,8 +93,12 @@ class LSTMCell(RecurrentCell):
     def forward(self, x: Tensor, prev_state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         if prev_state is None:
             prev_state = (self.zeros(x.shape[0], x), self.zeros(x.shape[0], x))
-        h, c = prev_state
-        gates = self.project_inputs(x) + h @ self.weight_hh.t()
+        return self.recur(self.project_inputs(x), prev_state)
+
+    def recur(self, projected: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """One step from the input's projection (B, 4H), ``project_inputs(x)``, and the state (h, c)."""
+        h, c = state
+        gates = projected + h @ self.weight_hh.t()
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)

@@ -45,10 +45,16 @@ class SentenceGeneration(nn.Module):
         hs, state = self.rnn.sequence(self.embedding(history.t()), state)  # (T, N, H)
         return self.classifier(hs.transpose(0, 1) if every_position else hs[-1]), state
 
-    def step(self, char_ids: Tensor, state=None):
-        """One character per row (N,) -> (logits of the next character (N, V), state). The cell's
-        single step: for writing one character at a time, lighter than a sequence of length 1."""
-        state = self.rnn(self.embedding(char_ids), state)
+    def input_table(self) -> Tensor:
+        """(V, gates) the cell's input projection of every character's embedding. Both maps are
+        linear, so writing one character at a time looks its row up instead of computing it."""
+        return self.rnn.project_inputs(self.embedding.weight)
+
+    def step(self, char_ids: Tensor, state, input_table: Tensor | None = None):
+        """One character per row (N,) and the state after the previous ones -> (logits of the next
+        character (N, V), state). The cell's single step, lighter than a sequence of length 1."""
+        table = self.input_table() if input_table is None else input_table
+        state = self.rnn.recur(table[char_ids], state)
         return self.classifier(self.rnn.output(state)), state
 
 
@@ -117,7 +123,7 @@ class ShakespeareWriter(
     def unknown_characters(self, text: str) -> list[str]:
         return sorted({char for char in text if char not in self.char_ids})
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(self, prime: str, length: int, temperature: float = 1.0, seed: int | None = None) -> Iterator[str]:
         """Yields ``length`` characters after ``prime``, one at a time. The state is carried
         from step to step, so each character costs one cell step: O(n) for n characters."""
@@ -128,7 +134,8 @@ class ShakespeareWriter(
         if seed is not None:
             generator.manual_seed(seed)
         logits, state = self(torch.tensor([self.encode(prime)], device=device))
+        table = self.input_table()
         for _ in range(length):
             next_id = sample_next_char_id(logits, temperature, generator)  # (1,)
             yield self.characters[int(next_id)]
-            logits, state = self.step(next_id, state)
+            logits, state = self.step(next_id, state, table)
