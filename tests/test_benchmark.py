@@ -15,12 +15,14 @@ def test_cell_rows_compare_every_cell_and_pass_with_the_builtin(monkeypatch):
     for row in rows:
         assert row["custom_s"] > 0 and row["builtin_s"] > 0
         assert row["ratio"] == pytest.approx(row["custom_s"] / row["builtin_s"])
+        assert row["floor_ratio"] == pytest.approx(row["matrix_products_s"] / row["builtin_s"])
 
 
 def test_table_lists_every_measurement():
     results = {
         "machine": "test", "torch": torch.__version__,
-        "cells": [{"shape": "s", "cell": "gru", "mode": "forward", "custom_s": 0.2, "builtin_s": 0.4, "ratio": 0.5}],
+        "cells": [{"shape": "s", "cell": "gru", "mode": "forward", "custom_s": 0.2, "builtin_s": 0.4, "ratio": 0.5,
+                   "matrix_products_s": 0.1, "floor_ratio": 0.25}],
         "sentiment": [{"cell": "lstm", "reviews_per_s": 123.0}],
         "writer": {"characters_per_s_trained": 4567.0, "write_1000_carried_s": 0.25, "write_1000_reread_s": 9.5},
         "alexnet": [{"variant": "alexnet", "latency_ms": 20.0, "train_images_per_s": 30.0},
@@ -28,5 +30,5 @@ def test_table_lists_every_measurement():
         "app": {"generate": 250.0},
     }
     table = benchmark.format_table(results)
-    for expected in ("0.50x", "| lstm | 123 |", "4567", "0.250 s", "9.500 s", "| all three, one image | 42.5 |", "/generate | 250.0"):
+    for expected in ("0.50x", "| 0.100 | 0.25x |", "| lstm | 123 |", "4567", "0.250 s", "9.500 s", "| all three, one image | 42.5 |", "/generate | 250.0"):
         assert expected in table

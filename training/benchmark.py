@@ -39,6 +39,31 @@ def timed(fn: Callable, repeats: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
+def matrix_products(steps: int, batch: int, inputs: int, hidden: int, gates: int, backward: bool, device) -> Callable:
+    """Only the matrix products a recurrent layer of ``gates`` gates cannot avoid: the input
+    projection of all steps, one product with the hidden state per step and, with ``backward``, their
+    transposes and the two weight gradients. Its time bounds what any implementation on the same
+    BLAS can reach, custom or built in, since the rest of the work (the gates) is elementwise."""
+    x = torch.randn(steps * batch, inputs, device=device)
+    hs = torch.randn(steps * batch, hidden, device=device)
+    h = hs[:batch]
+    w_ih = torch.randn(inputs, gates * hidden, device=device)
+    w_hh = torch.randn(hidden, gates * hidden, device=device)
+    grad = torch.randn(steps * batch, gates * hidden, device=device)
+
+    def run():
+        x @ w_ih
+        for _ in range(steps):
+            h @ w_hh
+        if backward:
+            grad @ w_ih.t()  # the inputs' gradient
+            for t in range(steps):
+                grad[t * batch : (t + 1) * batch] @ w_hh.t()  # the hidden state's gradient, step by step
+            grad.t() @ x  # the input weights' gradient, all steps in one product
+            grad.t() @ hs  # the recurrent weights' gradient
+    return run
+
+
 def bench_cells(device, repeats) -> list[dict]:
     rows = []
     for shape, batch, steps, inputs, hidden in SHAPES:
@@ -55,8 +80,11 @@ def bench_cells(device, repeats) -> list[dict]:
                         module_fn().sum().backward()
                 t_custom = timed(lambda: run(lambda: custom.sequence(x)[0]), repeats, device)
                 t_builtin = timed(lambda: run(lambda: builtin(x)[0]), repeats, device)
+                floor = matrix_products(steps, batch, inputs, hidden, custom.num_gates, mode != "forward", device)
+                t_floor = timed(floor, repeats, device)
                 rows.append({"shape": shape, "cell": cell, "mode": mode, "custom_s": t_custom,
-                             "builtin_s": t_builtin, "ratio": t_custom / t_builtin})
+                             "builtin_s": t_builtin, "ratio": t_custom / t_builtin,
+                             "matrix_products_s": t_floor, "floor_ratio": t_floor / t_builtin})
     return rows
 
 
@@ -148,9 +176,11 @@ def machine(device: torch.device) -> str:
 
 def format_table(results: dict) -> str:
     lines = [f"Benchmark on {results['machine']} (torch {results['torch']})", "",
-             "| shape | cell | pass | custom (s) | torch.nn (s) | custom / torch.nn |", "|---|---|---|---|---|---|"]
+             "| shape | cell | pass | custom (s) | torch.nn (s) | custom / torch.nn | matrix products alone (s) "
+             "| their / torch.nn |", "|---|---|---|---|---|---|---|---|"]
     for r in results["cells"]:
-        lines.append(f"| {r['shape']} | {r['cell']} | {r['mode']} | {r['custom_s']:.3f} | {r['builtin_s']:.3f} | {r['ratio']:.2f}x |")
+        lines.append(f"| {r['shape']} | {r['cell']} | {r['mode']} | {r['custom_s']:.3f} | {r['builtin_s']:.3f} "
+                     f"| {r['ratio']:.2f}x | {r['matrix_products_s']:.3f} | {r['floor_ratio']:.2f}x |")
     lines += ["", "| sentiment model, cell | training reviews/s |", "|---|---|"]
     lines += [f"| {r['cell']} | {r['reviews_per_s']:.0f} |" for r in results["sentiment"]]
     w = results["writer"]
