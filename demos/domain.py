@@ -57,7 +57,7 @@ def open_image(path: str | Path | None, name: str | None = None) -> Image.Image:
             raise InvalidInput(not_an_image) from None
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def domain_probabilities(model: torch.nn.Module, image: Image.Image) -> dict[str, float]:
     probabilities = torch.softmax(model(preprocess(image)[None]), dim=-1)[0]  # (4,)
     return dict(zip(DOMAINS, probabilities.tolist(), strict=True))

@@ -65,12 +65,9 @@ class GRUCell(RecurrentCell):
     def recur(self, projected: Tensor, h: Tensor) -> Tensor:
         """One step from the input's projection (B, 3H), ``project_inputs(x)``, and the state h."""
         H = self.hidden_size
-        x_z, x_r, x_n = projected.split(H, dim=1)
-        h_z, h_r = (h @ self.weight_hh[: 2 * H].t()).split(H, dim=1)
-        z = torch.sigmoid(x_z + h_z)
-        r = torch.sigmoid(x_r + h_r)
-        candidate = torch.tanh(x_n + (r * h) @ self.weight_hh[2 * H :].t())
-        return (1 - z) * h + z * candidate
+        z, r = torch.sigmoid(torch.addmm(projected[:, : 2 * H], h, self.weight_hh[: 2 * H].t())).split(H, dim=1)
+        candidate = torch.tanh(torch.addmm(projected[:, 2 * H :], r * h, self.weight_hh[2 * H :].t()))
+        return torch.addcmul(h, z, candidate - h)  # (1 - z) * h + z * candidate
 
     @staticmethod
     def output(state: Tensor) -> Tensor:
@@ -98,7 +95,7 @@ class LSTMCell(RecurrentCell):
     def recur(self, projected: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         """One step from the input's projection (B, 4H), ``project_inputs(x)``, and the state (h, c)."""
         h, c = state
-        gates = projected + h @ self.weight_hh.t()
+        gates = torch.addmm(projected, h, self.weight_hh.t())
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)

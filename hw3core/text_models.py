@@ -45,18 +45,6 @@ class SentenceGeneration(nn.Module):
         hs, state = self.rnn.sequence(self.embedding(history.t()), state)  # (T, N, H)
         return self.classifier(hs.transpose(0, 1) if every_position else hs[-1]), state
 
-    def input_table(self) -> Tensor:
-        """(V, gates) the cell's input projection of every character's embedding. Both maps are
-        linear, so writing one character at a time looks its row up instead of computing it."""
-        return self.rnn.project_inputs(self.embedding.weight)
-
-    def step(self, char_ids: Tensor, state, input_table: Tensor | None = None):
-        """One character per row (N,) and the state after the previous ones -> (logits of the next
-        character (N, V), state). The cell's single step, lighter than a sequence of length 1."""
-        table = self.input_table() if input_table is None else input_table
-        state = self.rnn.recur(table[char_ids], state)
-        return self.classifier(self.rnn.output(state)), state
-
 
 def sample_next_char_id(predicted_logits: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
     """Samples one id per row from the categorical distribution of the logits ((V,) or (N, V))."""
@@ -90,7 +78,7 @@ class SentimentClassifier(
     def encode(self, text: str) -> list[int]:
         return encode_review(text, self.word_ids, self.max_length)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, texts: list[str]) -> Tensor:
         """Probabilities (N, 2) of negative and positive, for raw review texts."""
         batch, lengths = pad_reviews([self.encode(text) for text in texts])
@@ -134,8 +122,11 @@ class ShakespeareWriter(
         if seed is not None:
             generator.manual_seed(seed)
         logits, state = self(torch.tensor([self.encode(prime)], device=device))
-        table = self.input_table()
+        # The embedding and the cell's input projection are both linear: tabulated once for every
+        # character, each step looks its row up instead of computing it.
+        table = self.rnn.project_inputs(self.embedding.weight)  # (V, gates)
         for _ in range(length):
-            next_id = sample_next_char_id(logits, temperature, generator)  # (1,)
-            yield self.characters[int(next_id)]
-            logits, state = self.step(next_id, state, table)
+            next_id = int(sample_next_char_id(logits, temperature, generator))
+            yield self.characters[next_id]
+            state = self.rnn.recur(table[next_id : next_id + 1], state)  # one cell step; the row is a view
+            logits = self.classifier(self.rnn.output(state))
