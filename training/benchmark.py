@@ -8,7 +8,6 @@ like. This is the only module that imports torch.nn.GRU / torch.nn.LSTM: as the 
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hw3core import ALEXNET_VARIANTS, CELLS, SentimentClassifier, ShakespeareWriter
+from training.loop import hardware
 
 BUILTIN = {"gru": nn.GRU, "lstm": nn.LSTM}
 # (name, batch, steps, input size, hidden size): the two shapes the assignment trains at.
@@ -169,12 +169,6 @@ def bench_alexnets(device, repeats) -> list[dict]:
     return rows
 
 
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
 def format_table(results: dict) -> str:
     lines = [f"Benchmark on {results['machine']} (torch {results['torch']})", "",
              "| shape | cell | pass | custom (s) | torch.nn (s) | custom / torch.nn | matrix products alone (s) "
@@ -208,7 +202,7 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
     repeats = 1 if args.quick else 5
     torch.manual_seed(0)
-    results = {"machine": machine(device), "torch": torch.__version__, "quick": args.quick,
+    results = {"machine": hardware(device), "torch": torch.__version__, "quick": args.quick,
                "cells": bench_cells(device, repeats), "sentiment": bench_sentiment(device, repeats),
                "writer": bench_writer(device, repeats), "alexnet": bench_alexnets(device, repeats)}
     if not args.no_app:

@@ -207,11 +207,13 @@ def _save_model(model: nn.Module, out: Path) -> None:
     scratch.rmdir()
 
 
-def _hardware(device: torch.device, world_size: int) -> str:
+def hardware(device: torch.device, world_size: int = 1) -> str:
+    """What a run or a measurement ran on, e.g. "x86_64 CPU, 2 threads" or "2 x NVIDIA H100"."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+        threads = torch.get_num_threads()
+        name = f"{platform.processor() or platform.machine()} CPU, {threads} thread{'s' if threads > 1 else ''}"
     return f"{world_size} x {name}" if world_size > 1 else name
 
 
@@ -248,7 +250,7 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
         print(f"{task.name}: {len(task.train_set)} training / {len(task.val_set)} validation examples, "
-              f"{sum(p.numel() for p in model.parameters()):,} parameters, on {_hardware(world.device, world.world_size)}")
+              f"{sum(p.numel() for p in model.parameters()):,} parameters, on {hardware(world.device, world.world_size)}")
 
     for epoch in range(len(history), args.epochs):
         train_loader.sampler.set_epoch(epoch)
@@ -294,7 +296,7 @@ def _run_record(task: Task, args, world: Distributed, history: list[dict]) -> di
     return {
         "task": task.name,
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "hardware": _hardware(world.device, world.world_size),
+        "hardware": hardware(world.device, world.world_size),
         "torch": torch.__version__,
         "parameters": sum(p.numel() for p in task.model.parameters()),
         "wall_seconds": sum(row["epoch_seconds"] for row in history),
