@@ -1,4 +1,4 @@
-"""Part D: the character-level GRU writes Shakespeare after a prime, streamed as it is written."""
+"""Part D: a character-level GRU (or LSTM) writes Shakespeare after a prime, streamed as it is written."""
 
 import math
 from collections.abc import Iterator
@@ -10,7 +10,9 @@ from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.training_info import build_training_panel
 from hw3core import ShakespeareWriter
 
-MODEL = "shakespeare-gru"
+# The cell a user picks -> its checkpoint. The GRU is the assignment's writer; the LSTM is optional.
+WRITERS = {"GRU": "shakespeare-gru", "LSTM": "shakespeare-lstm"}
+DEFAULT_CELL = "GRU"
 DEFAULT_PRIME = "ROMEO"
 # The prime is read one character a step, as the text is written: bounded like the output.
 MAX_PRIME_LENGTH = 1000
@@ -68,15 +70,18 @@ def write(writer: ShakespeareWriter, prime: str, length: int, temperature: float
 
 def build(models: ModelStore) -> None:
     @shown_to_user
-    def generate(prime, length, temperature, seed):
+    def generate(prime, length, temperature, seed, cell=DEFAULT_CELL):
         check_settings(length, temperature, seed)  # before loading the model: bad numbers need no model
+        if cell not in WRITERS:
+            raise InvalidInput(f"The cell must be one of {', '.join(WRITERS)}, not {cell!r}.")
         try:
-            writer = models.get(MODEL)
+            writer = models.get(WRITERS[cell])
         except ModelUnavailable as error:
-            raise gr.Error(f"The writer is not available. {error}", print_exception=False) from None
+            raise gr.Error(f"The {cell} writer is not available. {error}", print_exception=False) from None
         yield from write(writer, prime, length, temperature, seed)
 
-    gr.Markdown("A character-level GRU trained on Shakespeare's plays continues the prime one character at a time.")
+    gr.Markdown("A character-level GRU (or LSTM) trained on Shakespeare's plays continues the prime one character "
+                "at a time.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
             prime = gr.Textbox(DEFAULT_PRIME, label="Prime", max_lines=3, max_length=MAX_PRIME_LENGTH)
@@ -85,13 +90,14 @@ def build(models: ModelStore) -> None:
                                     label="Temperature", info="Lower: safer and more repetitive. Higher: wilder.")
             seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed",
                              info="The same seed writes the same text; blank for a random one.")
+            cell = gr.Radio(list(WRITERS), value=DEFAULT_CELL, label="Cell")
             with gr.Row():
                 start = gr.Button("Write", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
         with gr.Column(scale=2):
             text = gr.Textbox(label="Text", lines=22, max_lines=22, autoscroll=True, buttons=["copy"],
                               interactive=False)
-    writing = start.click(generate, inputs=[prime, length, temperature, seed], outputs=text, api_name="generate",
+    writing = start.click(generate, inputs=[prime, length, temperature, seed, cell], outputs=text, api_name="generate",
                           concurrency_id=CONCURRENCY_ID)
     stop.click(None, cancels=[writing])
-    build_training_panel(models, {MODEL: "GRU writer"})
+    build_training_panel(models, {name: f"{cell} writer" for cell, name in WRITERS.items()})

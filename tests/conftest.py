@@ -42,6 +42,7 @@ def tiny_models() -> dict:
         "sentiment-gru": SentimentClassifier(SPECIAL_TOKENS + WORDS, cell="gru", embedding_dim=8, hidden_size=16),
         "sentiment-lstm": SentimentClassifier(SPECIAL_TOKENS + WORDS, cell="lstm", embedding_dim=8, hidden_size=16),
         "shakespeare-gru": ShakespeareWriter(CHARACTERS, cell="gru", embedding_dim=8, hidden_size=16),
+        "shakespeare-lstm": ShakespeareWriter(CHARACTERS, cell="lstm", embedding_dim=8, hidden_size=16),
     }
 
 

@@ -21,7 +21,8 @@ from demos.errors import InvalidInput
 from demos.examples import example_images
 from demos.models import ModelStore, ModelUnavailable
 from demos.training_info import training_report
-from hw3core import DOMAINS
+from hw3core import DOMAINS, ShakespeareWriter
+from hw3core.checkpoints import load_local
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +100,11 @@ def test_generate_streams_the_prime_and_length_characters(client):
         ("/generate", lambda files: ["ROMEO", 10, 0, 0], "minimum"),
         ("/generate", lambda files: ["ROMEO", 10, -1.0, 0], "minimum"),
         ("/generate", lambda files: ["ROMEO", 10, 1.0, -1], "minimum"),
+        ("/generate", lambda files: ["ROMEO", 10, 1.0, 0, "RNN"], "GRU"),
     ],
     ids=["no-image", "text-file", "decompression-bomb", "empty-review", "blank-review", "unknown-characters",
          "empty-prime", "negative-length", "fractional-length", "huge-length", "zero-temperature",
-         "negative-temperature", "negative-seed"],
+         "negative-temperature", "negative-seed", "unknown-cell"],
 )
 def test_invalid_input_gives_a_message(client, files, api_name, arguments, word):
     with pytest.raises(AppError) as error:
@@ -168,6 +170,26 @@ def test_missing_writer_is_explained(tmp_path):
     with running_app(tmp_path) as url, pytest.raises(AppError) as error:
         Client(url, verbose=False).predict("ROMEO", 20, 1.0, 1, api_name="/generate")
     assert "python -m training.train_char_rnn --cell gru" in error.value.message
+
+
+def test_the_lstm_writer_writes_when_asked_and_the_gru_by_default(client, checkpoints):
+    # The cell is the last parameter, GRU by default, so a client that sends four values keeps working.
+    expected = {cell: list(writer.write(load_local(ShakespeareWriter, checkpoints / name), "ROMEO", 60, 1.0, 5))[-1]
+                for cell, name in writer.WRITERS.items()}
+    assert expected["GRU"] != expected["LSTM"]
+    assert client.predict("ROMEO", 60, 1.0, 5, "LSTM", api_name="/generate") == expected["LSTM"]
+    assert client.predict("ROMEO", 60, 1.0, 5, api_name="/generate") == expected["GRU"]
+
+
+def test_a_missing_lstm_writer_is_explained_while_the_gru_writes(tmp_path, checkpoints):
+    shutil.copytree(checkpoints / "shakespeare-gru", tmp_path / "shakespeare-gru")
+    with running_app(tmp_path) as url:
+        client = Client(url, verbose=False)
+        assert client.predict("ROMEO", 20, 1.0, 1, "GRU", api_name="/generate").startswith("ROMEO")
+        with pytest.raises(AppError) as error:
+            client.predict("ROMEO", 20, 1.0, 1, "LSTM", api_name="/generate")
+    assert "LSTM writer is not available" in error.value.message
+    assert "python -m training.train_char_rnn --cell lstm" in error.value.message
 
 
 # ----- loading -----
@@ -236,7 +258,7 @@ def test_the_api_has_the_three_endpoints_under_their_names(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/classify_domain", "/score_sentiment", "/generate"} <= set(endpoints)
     assert [len(endpoints[name]["parameters"]) for name in ("/classify_domain", "/score_sentiment", "/generate")] \
-        == [1, 1, 4]
+        == [1, 1, 5]
     assert [len(endpoints[name]["returns"]) for name in ("/classify_domain", "/score_sentiment", "/generate")] \
         == [6, 4, 1]
 
