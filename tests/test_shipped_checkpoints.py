@@ -10,7 +10,7 @@ from hw3core.checkpoints import WEIGHTS_FILE, load_local
 
 CHECKPOINTS = Path(__file__).parents[1] / "checkpoints"
 SENTIMENT = ["sentiment-gru", "sentiment-lstm"]
-WRITERS = ["shakespeare-gru"]
+WRITERS = ["shakespeare-gru", "shakespeare-lstm"]
 POSITIVE = "One of the best films I have ever seen. Brilliant acting, a wonderful story, and a beautiful score. I loved it."
 NEGATIVE = "The worst movie I have ever seen. Terrible acting, a boring plot and awful dialogue. A complete waste of time."
 
