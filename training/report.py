@@ -117,7 +117,7 @@ def build(root: Path, seed: int) -> str:
         "Times per epoch come from the training runs, which shared the machine's cores with other jobs; "
         "`python -m training.benchmark` measures the two cells side by side on an idle machine (see the main README).",
         "", "## Runs", *_per_model(root, runs),
-        "", "## Shakespeare samples (Part D)", *_samples(root, seed),
+        "", "## Shakespeare samples (Part D, the GRU writer `shakespeare-gru`)", *_samples(root, seed),
         "", "## AlexNet architectures (Parts A and B)", *_architectures(), "",
     ]
     return "\n".join(lines)
