@@ -76,6 +76,11 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **
     )
 
 
+def report_unavailable(models: ModelStore) -> None:
+    for name, problem in models.preload().items():
+        print(f"{name} is not available: {problem}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=None, help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
@@ -83,8 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoints", default=None, help="checkpoint root (default: HW3_CHECKPOINTS or checkpoints)")
     args = parser.parse_args(argv)
     demo = build_app(args.checkpoints)
-    # Load the models while the first page is served, so the first request does not wait for them.
-    threading.Thread(target=demo.models.preload, daemon=True).start()
+    # Load the models while the first page is served, so the first request does not wait for them,
+    # and say at once in the console which ones cannot be used, and how to make them.
+    threading.Thread(target=report_unavailable, args=(demo.models,), daemon=True).start()
     launch(demo, args.host, args.port)
 
 

@@ -6,6 +6,7 @@ import gradio as gr
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from demos.availability import build_availability_notice
 from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
 from demos.models import CONCURRENCY_ID, ModelStore, Prediction
@@ -87,13 +88,16 @@ def uploaded_file(value: dict | str | None) -> tuple[str | None, str | None]:
 def build(models: ModelStore) -> None:
     @shown_to_user
     def classify_domain(upload):
-        predictions = classify(open_image(*uploaded_file(upload)), models)
+        image = open_image(*uploaded_file(upload))
+        models.require(VARIANTS)  # an error naming what is missing, never an empty label
+        predictions = classify(image, models)
         return *[p.probabilities for p in predictions], *[describe(p) for p in predictions]
 
     gr.Markdown(
         "Upload an image, or pick one of the drawings below. Each AlexNet variant predicts which "
         "[PACS](https://domaingeneralization.github.io/) domain it looks like: art painting, cartoon, photo or sketch."
     )
+    build_availability_notice(models, VARIANTS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=280):
             image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image",

@@ -1,4 +1,5 @@
-"""Input the user can fix: raised as InvalidInput by the prediction functions, shown by Gradio as a message."""
+"""What the user can fix, shown by Gradio as a message: input (InvalidInput, raised by the prediction
+functions) and a model that is not there (ModelUnavailable, whose message says how to make it)."""
 
 import functools
 import inspect
@@ -6,20 +7,23 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from demos.models import ModelUnavailable
+
 
 class InvalidInput(ValueError):
     """The message tells the user what to change."""
 
 
 def shown_to_user(handler: Callable) -> Callable:
-    """Turns InvalidInput into gr.Error, which Gradio shows as a message (no stack trace) and keeps serving."""
+    """Turns InvalidInput and ModelUnavailable into gr.Error, which Gradio shows as a message (no stack
+    trace) and gradio_client raises as AppError with that message; the app keeps serving."""
     if inspect.isgeneratorfunction(handler):
 
         @functools.wraps(handler)
         def streaming(*args, **kwargs):
             try:
                 yield from handler(*args, **kwargs)
-            except InvalidInput as error:
+            except (InvalidInput, ModelUnavailable) as error:
                 raise gr.Error(str(error), print_exception=False) from None
 
         return streaming
@@ -28,7 +32,7 @@ def shown_to_user(handler: Callable) -> Callable:
     def answering(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except InvalidInput as error:
+        except (InvalidInput, ModelUnavailable) as error:
             raise gr.Error(str(error), print_exception=False) from None
 
     return answering

@@ -7,7 +7,8 @@ A checkpoint NAME (a key of ``hw3core.checkpoints.CHECKPOINT_CLASSES``) is looke
 2. else, when ``HW3_HUB_ORG`` names a Hugging Face user or organisation, the Hub repo
    ``ORG/hw3-NAME`` (for example ``HW3_HUB_ORG=alice`` -> ``alice/hw3-alexnet``).
 
-Either way only ``config.json``, ``model.safetensors`` and what training recorded beside them
+Either way only ``config.json``, the weights (``model.safetensors``, or Deep Compression's
+``compressed.safetensors``: see ``hw3core.compression``) and what training recorded beside them
 (metrics, run description, plots) are read, never a pickle. A checkpoint that is missing or
 broken makes that one model unavailable, with a message naming the file and how to fix it;
 every other model keeps working.
@@ -33,15 +34,17 @@ from hw3core.checkpoints import (
     CheckpointError,
     is_valid_repo_id,
     load_local,
+    weights_file,
 )
+from hw3core.compression import COMPRESSED_FILE
 
 DEFAULT_ROOT = Path("checkpoints")
 # Every endpoint runs a model on the same few cores: they share one concurrency limit (app.py sets it).
 CONCURRENCY_ID = "models"
 TRAINING_COMMANDS = {
-    "alexnet": "python -m training.train_alexnet --variant alexnet --data-dir DIR",
-    "alexnet-large-kernel": "python -m training.train_alexnet --variant large_kernel --data-dir DIR",
-    "alexnet-avg-pooling": "python -m training.train_alexnet --variant avg_pooling --data-dir DIR",
+    "alexnet": "python -m training.train_alexnet --variant alexnet --data-dir PACS_DIR",
+    "alexnet-large-kernel": "python -m training.train_alexnet --variant alexnet-large-kernel --data-dir PACS_DIR",
+    "alexnet-avg-pooling": "python -m training.train_alexnet --variant alexnet-avg-pooling --data-dir PACS_DIR",
     "sentiment-gru": "python -m training.train_sentiment --cell gru --data aclImdb_v1.tar.gz",
     "sentiment-lstm": "python -m training.train_sentiment --cell lstm --data aclImdb_v1.tar.gz",
     "shakespeare-gru": "python -m training.train_char_rnn --cell gru --data input.txt",
@@ -114,13 +117,24 @@ class ModelStore:
             parameters=sum(p.numel() for p in model.parameters()),
         )
 
-    def preload(self) -> None:
-        """Loads every model now (a warm-up); the unavailable ones keep their message for later."""
-        for name in CHECKPOINT_CLASSES:
-            try:
-                self.get(name)
-            except ModelUnavailable:
-                pass
+    def problem(self, name: str) -> str | None:
+        """Why the model cannot be used (loading it if need be), or None when it can."""
+        try:
+            self.get(name)
+        except ModelUnavailable as error:
+            return str(error)
+        return None
+
+    def preload(self) -> dict[str, str]:
+        """Loads every model now (a warm-up); returns the unavailable ones' messages, which they keep for later."""
+        problems = {name: self.problem(name) for name in CHECKPOINT_CLASSES}
+        return {name: problem for name, problem in problems.items() if problem}
+
+    def require(self, names: dict[str, str]) -> None:
+        """Raises ModelUnavailable naming every model of ``names`` (checkpoint -> title) that cannot be used."""
+        problems = [f"{title}: {problem}" for name, title in names.items() if (problem := self.problem(name))]
+        if problems:
+            raise ModelUnavailable(" ".join(problems))
 
     def training_command(self, name: str) -> str:
         command = TRAINING_COMMANDS[name]
@@ -147,8 +161,8 @@ class ModelStore:
     def _load(self, name: str) -> nn.Module:
         local = self.root / name
         # A folder with only the training record (AlexNet weights stay out of git) still looks to the Hub.
-        has_weights = (local / WEIGHTS_FILE).is_file()
-        folder = local if has_weights else self._download(name, [CONFIG_FILE, WEIGHTS_FILE])
+        has_weights = weights_file(local) is not None
+        folder = local if has_weights else self._download(name, [CONFIG_FILE, WEIGHTS_FILE, COMPRESSED_FILE])
         try:
             return load_local(CHECKPOINT_CLASSES[name], folder)
         except CheckpointError as error:

@@ -2,6 +2,7 @@
 
 import gradio as gr
 
+from demos.availability import build_availability_notice
 from demos.errors import InvalidInput, shown_to_user
 from demos.models import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
@@ -50,10 +51,13 @@ def describe(prediction: Prediction) -> str:
 def build(models: ModelStore) -> None:
     @shown_to_user
     def score_sentiment(text):
+        clean_review(text)
+        models.require(MODELS)  # an error naming what is missing, never an empty label
         predictions = score(text, models)
         return *[p.probabilities for p in predictions], *[describe(p) for p in predictions]
 
     gr.Markdown("Type or paste a movie review. Both recurrent networks read its first 200 words.")
+    build_availability_notice(models, MODELS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=280):
             review = gr.Textbox(label="Review", lines=7, max_lines=14, max_length=MAX_REVIEW_CHARACTERS,

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from demos.availability import build_availability_notice
 from demos.errors import InvalidInput, shown_to_user
 from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.training_info import build_training_panel
@@ -80,6 +81,7 @@ def build(models: ModelStore) -> None:
 
     gr.Markdown("A character-level GRU (or LSTM) trained on Shakespeare's plays continues the prime one character "
                 "at a time.")
+    build_availability_notice(models, {name: f"{cell} writer" for cell, name in WRITERS.items()})
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
             prime = gr.Textbox(DEFAULT_PRIME, label="Prime", max_lines=3, max_length=MAX_PRIME_LENGTH)

@@ -20,14 +20,19 @@ PACS_STD = (0.3089, 0.3181, 0.3470)
 IMAGE_SIZE = 227
 
 
+def decode_transform() -> v2.Compose:
+    """PIL image -> (3, 227, 227) uint8 tensor: the decoding half, which a training run does once per image."""
+    return v2.Compose([v2.PILToTensor(), v2.Resize((IMAGE_SIZE, IMAGE_SIZE), antialias=True)])
+
+
+def normalize_transform() -> v2.Compose:
+    """uint8 image tensor -> the normalised float tensor the networks read."""
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(PACS_MEAN, PACS_STD)])
+
+
 def image_transform() -> v2.Compose:
     """PIL image -> normalised (3, 227, 227) float tensor: the same for training, evaluation and the app."""
-    return v2.Compose([
-        v2.PILToTensor(),
-        v2.Resize((IMAGE_SIZE, IMAGE_SIZE), antialias=True),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(PACS_MEAN, PACS_STD),
-    ])
+    return v2.Compose([decode_transform(), normalize_transform()])
 
 
 class Conv(NamedTuple):
@@ -121,9 +126,10 @@ class AlexNetAvgPooling(AlexNet):
     features = AVG_POOLING_FEATURES
 
 
-# Checkpoint name (the folder under checkpoints/ and the --variant flag's value) -> class.
+# One key per variant, the same everywhere: the folder under checkpoints/, the Hub repo's suffix and
+# the --variant flag of every script.
 ALEXNET_VARIANTS = {
     "alexnet": AlexNet,
-    "large_kernel": AlexNetLargeKernel,
-    "avg_pooling": AlexNetAvgPooling,
+    "alexnet-large-kernel": AlexNetLargeKernel,
+    "alexnet-avg-pooling": AlexNetAvgPooling,
 }

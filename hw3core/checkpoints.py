@@ -13,6 +13,7 @@ from pathlib import Path
 from torch import nn
 
 from hw3core.alexnet import AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+from hw3core.compression import COMPRESSED_FILE, CompressedFileError, load_compressed
 from hw3core.text_models import SentimentClassifier, ShakespeareWriter
 
 # Checkpoint name (the folder under checkpoints/ and the Hub repo's suffix) -> the class that rebuilds it.
@@ -45,12 +46,23 @@ def is_valid_repo_id(repo_id: str) -> bool:
     return bool(_REPO_ID.match(repo_id)) and ".." not in repo_id
 
 
-def load_local(cls: type[nn.Module], folder: str | Path) -> nn.Module:
-    """Rebuilds a model from a local checkpoint folder, strictly (every weight present, every shape right)."""
+def weights_file(folder: str | Path) -> Path | None:
+    """The folder's weights: the dense file where there is one (a fresh training run), else the compressed one."""
+    for name in (WEIGHTS_FILE, COMPRESSED_FILE):
+        if (Path(folder) / name).is_file():
+            return Path(folder) / name
+    return None
+
+
+def load_local(cls: type[nn.Module], folder: str | Path, file: str | None = None) -> nn.Module:
+    """Rebuilds a model from a local checkpoint folder, dense or compressed, strictly (every weight
+    present, every shape right). ``file`` picks the weights (default: ``weights_file``'s choice)."""
     folder = Path(folder)
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (folder / name).is_file():
-            raise CheckpointError(f"{folder / name} is missing")
+    weights = folder / file if file else weights_file(folder)
+    if weights is None or not weights.is_file():
+        raise CheckpointError(f"{weights or folder / WEIGHTS_FILE} is missing")
+    if not (folder / CONFIG_FILE).is_file():
+        raise CheckpointError(f"{folder / CONFIG_FILE} is missing")
     try:
         config = json.loads((folder / CONFIG_FILE).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -58,11 +70,22 @@ def load_local(cls: type[nn.Module], folder: str | Path) -> nn.Module:
     if not isinstance(config, dict):
         raise CheckpointError(f"{folder / CONFIG_FILE} must hold a JSON object")
     try:
+        if weights.name == COMPRESSED_FILE:
+            return _load_compressed(cls, config, weights)
         return cls.from_pretrained(folder, strict=True)
+    except CompressedFileError as error:
+        raise CheckpointError(str(error)) from None
     except (TypeError, KeyError) as error:  # an unknown, missing or mistyped constructor argument
         raise CheckpointError(f"{folder / CONFIG_FILE} does not fit {cls.__name__}: {error!r}") from None
     except Exception as error:  # safetensors and torch raise several types for a bad file
-        raise CheckpointError(f"{folder / WEIGHTS_FILE} cannot be loaded into {cls.__name__}: {error}") from None
+        raise CheckpointError(f"{weights} cannot be loaded into {cls.__name__}: {error}") from None
+
+
+def _load_compressed(cls: type[nn.Module], config: dict, weights: Path) -> nn.Module:
+    """The dense model rebuilt from its config, with the decoded weights loaded strictly."""
+    model = cls(**config)
+    model.load_state_dict(load_compressed(weights), strict=True)
+    return model.eval()
 
 
 def read_metrics(folder: str | Path) -> list[dict]:

@@ -150,20 +150,42 @@ def damaged_client(damaged_checkpoints):
         yield Client(url, verbose=False)
 
 
-def test_missing_and_broken_variants_say_why_while_the_others_answer(damaged_client, files):
-    alexnet, large_kernel, avg_pooling, *notes = damaged_client.predict(
-        handle_file(files["drawing"]), api_name="/classify_domain")
-    assert set(confidences(alexnet)) == set(DOMAINS)
-    assert not large_kernel and not avg_pooling  # empty Labels
-    assert "python -m training.train_alexnet --variant large_kernel --data-dir DIR" in notes[1]
-    assert "alexnet-avg-pooling/model.safetensors" in notes[2]
+def test_missing_and_broken_variants_make_classify_domain_raise_naming_each(damaged_client, files):
+    with pytest.raises(AppError) as error:
+        damaged_client.predict(handle_file(files["drawing"]), api_name="/classify_domain")
+    message = error.value.message
+    assert "AlexNetLargeKernel" in message and "AlexNetAvgPooling" in message and "AlexNet:" not in message
+    assert "python -m training.train_alexnet --variant alexnet-large-kernel --data-dir PACS_DIR" in message
+    assert "alexnet-avg-pooling/model.safetensors" in message
+    assert_still_serving(damaged_client)
 
 
 def test_broken_sentiment_checkpoint_names_its_file_while_the_other_tabs_work(damaged_client):
-    gru, lstm, _, lstm_note = damaged_client.predict("a great film", api_name="/score_sentiment")
-    assert gru["label"] in ("positive", "negative") and not lstm
-    assert "sentiment-lstm/config.json" in lstm_note
+    with pytest.raises(AppError) as error:
+        damaged_client.predict("a great film", api_name="/score_sentiment")
+    assert "sentiment-lstm/config.json" in error.value.message and "GRU:" not in error.value.message
     assert damaged_client.predict("ROMEO", 20, 1.0, 1, api_name="/generate").startswith("ROMEO")
+
+
+def test_the_tabs_name_their_missing_models_before_any_request(damaged_checkpoints):
+    from demos.availability import availability_notice
+    from demos.domain import VARIANTS
+
+    models = ModelStore(damaged_checkpoints)
+    notice = availability_notice(models, VARIANTS)
+    assert "AlexNetLargeKernel" in notice and "AlexNetAvgPooling" in notice
+    assert "**AlexNet**" not in notice
+    assert availability_notice(models, {"alexnet": "AlexNet", "sentiment-gru": "GRU"}) == ""
+
+
+def test_start_up_prints_one_line_per_missing_model_with_its_command(damaged_checkpoints, capsys):
+    import app
+
+    app.report_unavailable(ModelStore(damaged_checkpoints))
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(line.split()[0] for line in lines) == [
+        "alexnet-avg-pooling", "alexnet-large-kernel", "sentiment-lstm", "shakespeare-lstm"]
+    assert any("python -m training.train_alexnet --variant alexnet-large-kernel" in line for line in lines)
 
 
 def test_missing_writer_is_explained(tmp_path):
@@ -269,5 +291,5 @@ def test_the_training_command_shown_for_a_missing_model_trains_that_model(name, 
     program, dash_m, module_name, *flags = models_module.TRAINING_COMMANDS[name].split()
     assert (program, dash_m) == ("python", "-m")
     script = importlib.import_module(module_name)
-    monkeypatch.setattr(script, "run", lambda parser, build_task, checkpoint_name, argv: checkpoint_name(parser.parse_args(argv)))
+    monkeypatch.setattr(script, "run", lambda parser, build_task, checkpoint_name, argv, **_: checkpoint_name(parser.parse_args(argv)))
     assert script.main(flags) == name

@@ -27,8 +27,27 @@ def test_table_lists_every_measurement():
         "writer": {"characters_per_s_trained": 4567.0, "write_1000_carried_s": 0.25, "write_1000_reread_s": 9.5},
         "alexnet": [{"variant": "alexnet", "latency_ms": 20.0, "train_images_per_s": 30.0},
                     {"variant": "avg_pooling", "latency_ms": 22.5, "train_images_per_s": 31.0}],
+        "alexnet_files": [{"variant": "alexnet", "weights": "compressed", "megabytes": 6.5, "load_s": 1.25,
+                           "latency_ms": 20.0}],
         "app": {"generate": 250.0},
     }
     table = benchmark.format_table(results)
-    for expected in ("0.50x", "| 0.100 | 0.25x |", "| lstm | 123 |", "4567", "0.250 s", "9.500 s", "| all three, one image | 42.5 |", "/generate | 250.0"):
+    for expected in ("0.50x", "| 0.100 | 0.25x |", "| lstm | 123 |", "4567", "0.250 s", "9.500 s", "| all three, one image | 42.5 |", "/generate | 250.0",
+                     "| alexnet | compressed | 6.5 | 1.25 | 20.0 |"):
         assert expected in table
+
+
+def test_alexnet_file_rows_time_each_weights_file_found(tmp_path):
+    from hw3core import AlexNet
+    from hw3core.compression import save_compressed
+
+    model = AlexNet()
+    model.save_pretrained(tmp_path / "alexnet")
+    state = model.state_dict()
+    bits = {name: 4 for name in state if name.endswith("weight")}
+    masks = {name: torch.rand_like(state[name]) < 0.01 for name in bits}
+    save_compressed(tmp_path / "alexnet" / "compressed.safetensors", state, masks, bits)
+    rows = benchmark.bench_alexnet_files(tmp_path, torch.device("cpu"), repeats=1)
+    assert [(r["variant"], r["weights"]) for r in rows] == [("alexnet", "dense"), ("alexnet", "compressed")]
+    assert rows[0]["megabytes"] > 200 and rows[1]["megabytes"] < rows[0]["megabytes"] / 10
+    assert all(r["load_s"] > 0 and r["latency_ms"] > 0 for r in rows)

@@ -102,19 +102,36 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
 
     everything = evaluate_in_process(capsys, "domain", "--checkpoint", out, "--data", tiny_pacs, "--split", "all")
     assert everything["split"] == "all" and everything["n"] == 24
+
+    compressed = tmp_path / "alexnet-compressed"
+    result = check_ok(run_module("training.compress", "--checkpoint", out, "--out", compressed, "--data-dir", tiny_pacs,
+                                 "--limit", 4, "--batch-size", 2))
+    assert "compress: 100%" in result.stderr  # the progress bar
+    record = json.loads((compressed / "compression.json").read_text())
+    assert not (compressed / "model.safetensors").exists() and (compressed / "compressed.safetensors").is_file()
+    assert "--data-dir PACS_DIR" in record["command"] and str(tiny_pacs) not in json.dumps(record)
+    layers = {layer["name"]: layer for layer in record["layers"]}
+    assert layers["linear16.weight"]["density"] == pytest.approx(0.05, abs=1e-4) and layers["linear16.weight"]["bits"] == 4
+    assert layers["conv1.weight"]["density"] == 1 and layers["conv4.weight"]["density"] == pytest.approx(0.5, abs=1e-4)
+    assert record["compressed_bytes"] < 10 * 1024 * 1024
+    rescored = evaluate_in_process(capsys, "domain", "--checkpoint", compressed, "--data", tiny_pacs)
+    assert rescored["split"] == "val"
+    assert rescored["loss"] == pytest.approx(record["validation"]["compressed"]["loss"], rel=1e-4, abs=1e-4)
+    assert "## Compressed" in (compressed / "README.md").read_text()
     for big in ("model.safetensors", "resume.pt"):  # ~1 GB: do not keep it in pytest's last three runs
         (out / big).unlink()
 
 
 def alexnet_args(data_dir, variant: str) -> argparse.Namespace:
-    return argparse.Namespace(variant=variant, data_dir=data_dir, val_fraction=0.1, seed=0, limit=4)
+    return argparse.Namespace(variant=variant, data_dir=data_dir, val_fraction=0.1, seed=0, limit=4,
+                              label_smoothing=0.1, no_augment=False)
 
 
 @pytest.mark.parametrize("variant", sorted(set(ALEXNET_VARIANTS) - {"alexnet"}))
 def test_other_alexnet_variants_build_and_take_a_step(tiny_pacs, variant):
     task = train_alexnet.build_task(alexnet_args(tiny_pacs, variant))
     assert type(task.model) is ALEXNET_VARIANTS[variant]
-    assert task.name == train_alexnet.CHECKPOINT_NAMES[variant] and task.name in CHECKPOINT_CLASSES
+    assert task.name == variant and task.name in CHECKPOINT_CLASSES
     assert len(task.train_set) == len(task.val_set) == 4
 
     batch = next(iter(DataLoader(task.train_set, batch_size=2, collate_fn=task.collate)))
@@ -130,8 +147,8 @@ def test_other_alexnet_variants_build_and_take_a_step(tiny_pacs, variant):
 
 def test_alexnet_split_is_the_same_for_every_variant(tiny_pacs):
     splits = {variant: train_alexnet.build_task(alexnet_args(tiny_pacs, variant)).metadata["split"]
-              for variant in ("alexnet", "avg_pooling")}
-    assert splits["alexnet"] == splits["avg_pooling"]
+              for variant in ALEXNET_VARIANTS}
+    assert splits["alexnet"] == splits["alexnet-avg-pooling"] == splits["alexnet-large-kernel"]
 
 
 def test_an_all_corrupt_batch_does_not_turn_the_epoch_loss_into_nan():

@@ -11,12 +11,15 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hw3core import ALEXNET_VARIANTS, CELLS, SentimentClassifier, ShakespeareWriter
+from hw3core.checkpoints import WEIGHTS_FILE, load_local
+from hw3core.compression import COMPRESSED_FILE
 from training.loop import hardware
 
 BUILTIN = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -169,6 +172,25 @@ def bench_alexnets(device, repeats) -> list[dict]:
     return rows
 
 
+def bench_alexnet_files(root: Path, device, repeats) -> list[dict]:
+    """Per variant and weights file found under ``root``: its size, the time to load it (read, decode,
+    build the model) and one image through the loaded model."""
+    rows = []
+    image = torch.randn(1, 3, 227, 227, device=device)
+    for name, cls in ALEXNET_VARIANTS.items():
+        for file in (WEIGHTS_FILE, COMPRESSED_FILE):
+            path = root / name / file
+            if not path.is_file():
+                continue
+            load_s = timed(lambda: load_local(cls, root / name, file), max(1, repeats // 2), device)
+            model = load_local(cls, root / name, file).to(device)
+            with torch.no_grad():
+                latency = timed(lambda: model(image), repeats * 5, device)
+            rows.append({"variant": name, "weights": "compressed" if file == COMPRESSED_FILE else "dense",
+                         "megabytes": path.stat().st_size / 1e6, "load_s": load_s, "latency_ms": latency * 1000})
+    return rows
+
+
 def format_table(results: dict) -> str:
     lines = [f"Benchmark on {results['machine']} (torch {results['torch']})", "",
              "| shape | cell | pass | custom (s) | torch.nn (s) | custom / torch.nn | matrix products alone (s) "
@@ -186,6 +208,10 @@ def format_table(results: dict) -> str:
     lines += ["", "| AlexNet variant | one image (ms) | training images/s (batch 64) |", "|---|---|---|"]
     lines += [f"| {r['variant']} | {r['latency_ms']:.1f} | {r['train_images_per_s']:.1f} |" for r in results["alexnet"]]
     lines.append(f"| all three, one image | {sum(r['latency_ms'] for r in results['alexnet']):.1f} | |")
+    if results.get("alexnet_files"):
+        lines += ["", "| AlexNet checkpoint | weights | file (MB) | load (s) | one image (ms) |", "|---|---|---|---|---|"]
+        lines += [f"| {r['variant']} | {r['weights']} | {r['megabytes']:.1f} | {r['load_s']:.2f} | {r['latency_ms']:.1f} |"
+                  for r in results["alexnet_files"]]
     if results.get("app"):
         lines += ["", "| app endpoint | median latency (ms) |", "|---|---|"]
         lines += [f"| /{name} | {ms:.1f} |" for name, ms in results["app"].items()]
@@ -198,13 +224,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--no-app", action="store_true", help="skip the app's request latencies")
+    parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"),
+                        help="where the AlexNet checkpoints are, dense and compressed (default: checkpoints)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     repeats = 1 if args.quick else 5
     torch.manual_seed(0)
     results = {"machine": hardware(device), "torch": torch.__version__, "quick": args.quick,
                "cells": bench_cells(device, repeats), "sentiment": bench_sentiment(device, repeats),
-               "writer": bench_writer(device, repeats), "alexnet": bench_alexnets(device, repeats)}
+               "writer": bench_writer(device, repeats), "alexnet": bench_alexnets(device, repeats),
+               "alexnet_files": bench_alexnet_files(args.checkpoints, device, repeats)}
     if not args.no_app:
         from training.app_latency import measure_app  # starts a local server: only here, on request
 

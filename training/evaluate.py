@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from hw3core import SentimentClassifier, ShakespeareWriter
+from hw3core import ALEXNET_VARIANTS, SentimentClassifier, ShakespeareWriter
 from hw3core.checkpoints import CHECKPOINT_CLASSES, RUN_FILE, CheckpointError, load_local
 from training import train_alexnet, train_sentiment
 from training.data import (
@@ -59,7 +59,7 @@ def _device(model) -> torch.device:
 
 def evaluate_domain(args, run: dict) -> dict:
     name = args.variant or run.get("task") or args.checkpoint.name
-    if name not in train_alexnet.CHECKPOINT_NAMES.values():
+    if name not in ALEXNET_VARIANTS:
         raise CheckpointError(f"{args.checkpoint}: cannot tell which AlexNet it holds; pass --variant")
     model = load_local(CHECKPOINT_CLASSES[name], args.checkpoint)
     root = find_pacs_root(args.data)
@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint folder")
     parser.add_argument("--data", required=True, help="the data set, in any format its training script reads")
     parser.add_argument("--split", choices=["auto", "val", "all"], default="auto")
-    parser.add_argument("--variant", choices=sorted(train_alexnet.CHECKPOINT_NAMES.values()),
+    parser.add_argument("--variant", choices=list(ALEXNET_VARIANTS),
                         help="domain only: which AlexNet the checkpoint holds (default: as its training.json says)")
     args = parser.parse_args(argv)
     try:

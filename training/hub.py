@@ -26,11 +26,33 @@ on {{ hardware }}, {{ epochs }} epochs in {{ wall_minutes }} minutes.
 |---|---|---|---|---|
 {% for row in history %}| {{ row.epoch }} | {{ "%.4f"|format(row.train_loss) }} | {{ "%.4f"|format(row.train_accuracy) }} | {{ "%.4f"|format(row.val_loss) }} | {{ "%.4f"|format(row.val_accuracy) }} |
 {% endfor %}
-Load it with `hw3core` (`from_pretrained` reads `config.json` and `model.safetensors`, never a pickle).
+{% if compression %}
+## Compressed
+
+Deep Compression (Han, Mao & Dally, 2016): magnitude pruning, fine-tuning with the masks held
+({{ compression.fine_tune.epochs }} epoch(s)), a k-means codebook per layer. The weights ship as
+`compressed.safetensors`, {{ "%.2f"|format(compression.compressed_bytes / 1e6) }} MB instead of
+{{ "%.1f"|format(compression.dense_bytes / 1e6) }} MB, made by:
+
+```
+{{ compression.command }}
+```
+
+| stage | val accuracy | val loss |
+|---|---|---|
+{% for stage in ["dense", "pruned", "fine_tuned", "compressed"] %}| {{ stage.replace("_", "-") }} | {{ "%.4f"|format(compression.validation[stage].accuracy) }} | {{ "%.4f"|format(compression.validation[stage].loss) }} |
+{% endfor %}
+| layer | shape | weights kept | bits | positions | bytes |
+|---|---|---|---|---|---|
+{% for layer in compression.layers %}| {{ layer.name }} | {{ layer.shape|join("×") }} | {{ "%.1f"|format(100 * layer.density) }}% | {{ layer.bits }} | {{ layer.positions }} | {{ "{:,}".format(layer.bytes) }} |
+{% endfor %}
+{% endif %}
+Load it with `hw3core.checkpoints.load_local` (it reads `config.json` and the safetensors weights, never a pickle).
 """
 
 
-def write_model_card(folder: Path, name: str, description: str, run: dict, history: list[dict]) -> None:
+def write_model_card(folder: Path, name: str, description: str, run: dict, history: list[dict],
+                     compression: dict | None = None) -> None:
     data = ModelCardData(library_name="hw3core", tags=["hw3", name.split("-")[0]])
     card = ModelCard.from_template(
         data,
@@ -42,6 +64,7 @@ def write_model_card(folder: Path, name: str, description: str, run: dict, histo
         epochs=len(history),
         wall_minutes=f"{run.get('wall_seconds', 0) / 60:.1f}",
         history=history,
+        compression=compression,
     )
     card.save(folder / "README.md.tmp")
     (folder / "README.md.tmp").replace(folder / "README.md")  # atomic, like every file of a checkpoint

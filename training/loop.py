@@ -8,6 +8,7 @@ metrics and plots, atomic checkpoints and exact resumption.
 
 import argparse
 import json
+import math
 import os
 import platform
 import shlex
@@ -43,12 +44,21 @@ class Task:
     clip_grad_norm: float | None = None
     metadata: dict = field(default_factory=dict)  # the split and data description, saved with the run
     description: str = ""  # one line for the model card
+    cpu_bfloat16: bool = False  # the model may run under bfloat16 autocast on a CPU that computes it natively
 
 
-def common_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int, workers: int = 0, lr: float = 1e-3) -> None:
+def common_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int, workers: int = 0, lr: float = 1e-3,
+                     weight_decay: float = 0.0, schedule: str = "constant", warmup: float = 0.0) -> None:
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--batch-size", type=int, default=batch_size, help="per process")
-    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--lr", type=float, default=lr, help="the peak learning rate of AdamW")
+    parser.add_argument("--weight-decay", type=float, default=weight_decay, help="AdamW's decoupled weight decay")
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default=schedule,
+                        help="the learning rate after warm-up: constant, or a cosine decay to zero at the last step")
+    parser.add_argument("--warmup", type=float, default=warmup, metavar="FRACTION",
+                        help="share of all steps over which the learning rate rises linearly from zero")
+    parser.add_argument("--keep", choices=["best", "last"], default="best",
+                        help="the weights saved: the epoch of lowest validation loss, or the last epoch")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N examples (smoke runs)")
     parser.add_argument("--out", type=Path, default=None, help="the checkpoint folder (default: checkpoints/NAME)")
     parser.add_argument("--seed", type=int, default=0)
@@ -59,10 +69,14 @@ def common_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: i
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on GPU too")
 
 
-def run(parser: argparse.ArgumentParser, build_task: Callable, name: Callable, argv=None) -> list[dict]:
+def run(parser: argparse.ArgumentParser, build_task: Callable, name: Callable, argv=None,
+        data_flags: dict[str, str] | None = None) -> list[dict]:
     """Parses the flags, builds the task (a data error is a message, not a traceback) and trains.
-    ``name(args)`` is the checkpoint name, the default output folder under checkpoints/."""
+    ``name(args)`` is the checkpoint name, the default output folder under checkpoints/.
+    ``data_flags`` maps each data-path flag to the placeholder the records show instead of the path
+    (``{"--data-dir": "PACS_DIR"}``): a record names its data set, never a folder of the machine that trained."""
     args = parser.parse_args(argv)
+    args.data_flags = data_flags or {}
     if args.out is None:
         args.out = Path("checkpoints") / name(args)
     check_arguments(parser, args)
@@ -77,6 +91,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """Refuses bad flags before any data is read."""
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or (args.limit is not None and args.limit < 1):
         parser.error("--epochs, --batch-size, --lr and --limit must be positive")
+    if args.weight_decay < 0 or not 0 <= args.warmup < 1:
+        parser.error("--weight-decay must be at least 0 and --warmup a fraction in [0, 1)")
     if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):
         parser.error(f"--push-to-hub {args.push_to_hub!r} is not a Hub repo id (expected 'owner/name')")
 
@@ -134,12 +150,37 @@ def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
+def native_cpu_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AMX or AVX-512 BF16). Elsewhere CPU autocast
+    emulates it and runs AlexNet about 3x slower than float32, so it is used only where native."""
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+
+
+def uses_bfloat16(task: Task, device: torch.device, amp: bool) -> bool:
+    return amp and (device.type == "cuda" or (task.cpu_bfloat16 and native_cpu_bfloat16()))
+
+
 def _autocast(device: torch.device, enabled: bool):
     # bfloat16 keeps float32's range, so no loss scaling is needed; the RNN recurrences opt out themselves.
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimizer=None, description: str = "") -> dict:
+def learning_rate_schedule(optimizer, args, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """A factor per step: linear warm-up over ``args.warmup`` of the steps, then constant or a cosine to zero."""
+    warmup = round(args.warmup * steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if args.schedule == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(steps - warmup, 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimizer=None, description: str = "",
+              scheduler=None) -> dict:
     """One pass over ``loader``: trains when given an optimizer, else evaluates. Metrics summed over ranks."""
     training = optimizer is not None
     model.train(training)
@@ -163,6 +204,8 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
                 if task.clip_grad_norm:
                     nn.utils.clip_grad_norm_(model.parameters(), task.clip_grad_norm)
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
             totals[0] += loss.detach().double() * count
             totals[1] += correct.double()
             totals[2] += count
@@ -224,12 +267,13 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     torch.manual_seed(args.seed + world.rank)
     model = task.model.to(world.device)
     trained = DistributedDataParallel(model) if world.world_size > 1 else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    amp = not args.no_amp
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    amp = uses_bfloat16(task, world.device, not args.no_amp)
     out: Path = args.out
     history: list[dict] = []
-    run = {"command": shlex.join([Path(sys.executable).name, "-m", task_module(), *sys.argv[1:]])}
+    run = {"command": shlex.join(["python", "-m", task_module(), *_without_paths(sys.argv[1:], args.data_flags)])}
 
+    resumed_schedule = None
     if args.resume and (out / RESUME_FILE).is_file():
         try:
             state = torch.load(out / RESUME_FILE, map_location=world.device, weights_only=True)
@@ -237,6 +281,7 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
             sys.exit(f"error: cannot resume from {out / RESUME_FILE}: {type(error).__name__}: {str(error)[:300]}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        resumed_schedule = state.get("scheduler")
         history = json.loads(state["history"])
         run = json.loads(state["run"])
         torch.set_rng_state(state["rng"][world.rank].cpu())
@@ -247,6 +292,9 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
 
     train_loader = _loader(task.train_set, task, args, world, train=True)
     val_loader = _loader(task.val_set, task, args, world, train=False)
+    scheduler = learning_rate_schedule(optimizer, args, args.epochs * len(train_loader))
+    if history and resumed_schedule:
+        scheduler.load_state_dict(resumed_schedule)
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
         print(f"{task.name}: {len(task.train_set)} training / {len(task.val_set)} validation examples, "
@@ -255,9 +303,10 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     for epoch in range(len(history), args.epochs):
         train_loader.sampler.set_epoch(epoch)
         label = f"epoch {epoch + 1}/{args.epochs}"
-        train = run_epoch(trained, train_loader, task, world, amp, optimizer, f"{label} train")
+        train = run_epoch(trained, train_loader, task, world, amp, optimizer, f"{label} train", scheduler)
         # The plain module: shards may differ by a batch, and evaluation needs no DDP synchronisation.
-        val = run_epoch(model, val_loader, task, world, amp, description=f"{label} val")
+        # In float32, as training.evaluate and the app run it, so the recorded figures are theirs.
+        val = run_epoch(model, val_loader, task, world, amp=False, description=f"{label} val")
         history.append({
             "epoch": epoch + 1,
             "train_loss": train["loss"],
@@ -274,15 +323,19 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
             dist.all_gather_object(rng, torch.get_rng_state())
         if world.is_main:
             print(json.dumps(history[-1]))
-            run.update(_run_record(task, args, world, history))
-            _save_model(model, out)
+            run.update(_run_record(task, args, world, history, amp))
+            kept = kept_epoch(history, args.keep)
+            if kept == history[-1]["epoch"]:
+                _save_model(model, out)
+            run["kept_epoch"] = kept
             _atomic_write_text(out / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in history))
             _atomic_write_text(out / RUN_FILE, json.dumps(run, indent=2) + "\n")
             plots.draw(out, history)
             hub.write_model_card(out, task.name, task.description, run, history)
             # Written last: a run killed before this line redoes the epoch from the previous state.
             _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "history": json.dumps(history), "run": json.dumps(run), "rng": rng}, out / RESUME_FILE)
+                          "scheduler": scheduler.state_dict(), "history": json.dumps(history),
+                          "run": json.dumps(run), "rng": rng}, out / RESUME_FILE)
 
     if world.world_size > 1:
         dist.barrier()
@@ -292,11 +345,34 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     return history
 
 
-def _run_record(task: Task, args, world: Distributed, history: list[dict]) -> dict:
+def kept_epoch(history: list[dict], keep: str) -> int:
+    """The epoch whose weights the checkpoint holds: the last, or the one of lowest validation loss."""
+    if keep == "last":
+        return history[-1]["epoch"]
+    return min(history, key=lambda row: (row["val_loss"], -row["epoch"]))["epoch"]
+
+
+def _without_paths(argv: list[str], data_flags: dict[str, str]) -> list[str]:
+    """The command line with each data path replaced by its placeholder (``--data-dir PACS_DIR``)."""
+    argv = list(argv)
+    for i, token in enumerate(argv):
+        flag = token.split("=", 1)[0]
+        if flag in data_flags and "=" in token:
+            argv[i] = f"{flag}={data_flags[flag]}"
+        elif i and argv[i - 1] in data_flags:
+            argv[i] = data_flags[argv[i - 1]]
+    return argv
+
+
+def _run_record(task: Task, args, world: Distributed, history: list[dict], amp: bool) -> dict:
+    placeholders = {flag.lstrip("-").replace("-", "_"): name for flag, name in args.data_flags.items()}
+    arguments = {k: placeholders.get(k, str(v) if isinstance(v, Path) else v)
+                 for k, v in vars(args).items() if k != "data_flags"}
     return {
         "task": task.name,
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "arguments": arguments,
         "hardware": hardware(world.device, world.world_size),
+        "precision": "bfloat16 autocast (validation in float32)" if amp else "float32",
         "torch": torch.__version__,
         "parameters": sum(p.numel() for p in task.model.parameters()),
         "wall_seconds": sum(row["epoch_seconds"] for row in history),

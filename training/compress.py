@@ -1,0 +1,242 @@
+"""Deep Compression of a trained AlexNet: prune, fine-tune with the masks held, quantize, encode.
+
+    python -m training.compress --checkpoint checkpoints/alexnet [--out DIR] [--data-dir PACS_DIR]
+
+Each stage is scored on the checkpoint's recorded validation split before the next one starts, as
+in Han, Mao & Dally (ICLR 2016). The folder written (by default the checkpoint's own) holds
+``compressed.safetensors`` beside ``config.json``, its training records and ``compression.json``;
+the app, ``training.evaluate`` and ``--push-to-hub`` read it like a dense checkpoint.
+
+The PACS folder is needed to fine-tune and to score: ``--data-dir``, else ``$PACS_DIR``, else
+``$HW3_DATA_DIR/pacs``.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from hw3core import ALEXNET_VARIANTS
+from hw3core.checkpoints import (
+    CHECKPOINT_CLASSES,
+    CONFIG_FILE,
+    METRICS_FILE,
+    PLOT_FILES,
+    RUN_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    is_valid_repo_id,
+    load_local,
+)
+from hw3core.compression import COMPRESSED_FILE, save_compressed
+from training import hub, train_alexnet
+from training.data import DataError, ImageFolderDataset, collate_images, find_pacs_root, pacs_samples
+from training.loop import Distributed, Task, hardware, learning_rate_schedule, run_epoch, uses_bfloat16
+
+COMPRESSION_FILE = "compression.json"
+
+
+def prunable_layers(model: nn.Module) -> list[str]:
+    """The weights of every layer but the first convolution and the classifier: those two are small
+    (0.06% of AlexNet) and have the fewest spare weights, so they stay dense, as in Deep Compression."""
+    names = [name for name, module in model.named_children() if isinstance(module, (nn.Conv2d, nn.Linear))]
+    return [f"{name}.weight" for name in names[1:-1]]
+
+
+def magnitude_masks(model: nn.Module, densities: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Per layer, true for the ``density`` share of weights largest in magnitude."""
+    state = model.state_dict()
+    masks = {}
+    for name, density in densities.items():
+        weight = state[name].abs().flatten()
+        keep = max(1, round(density * weight.numel()))
+        threshold = torch.topk(weight, keep, sorted=True).values[-1]
+        masks[name] = state[name].abs() >= threshold
+    return masks
+
+
+@torch.no_grad()
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
+    parameters = dict(model.named_parameters())
+    for name, mask in masks.items():
+        parameters[name].mul_(mask)
+
+
+def layer_plan(model: nn.Module, args) -> tuple[dict[str, float], dict[str, int]]:
+    """(density of each pruned weight, bits of each weight)."""
+    prunable = prunable_layers(model)
+    modules = dict(model.named_children())
+    densities, bits = {}, {}
+    for name, module in modules.items():
+        if not isinstance(module, (nn.Conv2d, nn.Linear)):
+            continue
+        key = f"{name}.weight"
+        is_linear = isinstance(module, nn.Linear)
+        if key in prunable:
+            densities[key] = args.fc_density if is_linear else args.conv_density
+        bits[key] = args.fc_bits if is_linear and key in prunable else args.conv_bits
+    return densities, bits
+
+
+def resolve_data_dir(data_dir: str | None) -> Path:
+    candidates = [data_dir, os.environ.get("PACS_DIR")]
+    if os.environ.get("HW3_DATA_DIR"):
+        candidates.append(str(Path(os.environ["HW3_DATA_DIR"]) / "pacs"))
+    for candidate in candidates:
+        if candidate:
+            return find_pacs_root(candidate)
+    raise DataError("no PACS folder: pass --data-dir PACS_DIR (fine-tuning and scoring need the images), "
+                    "or set PACS_DIR")
+
+
+def score(model: nn.Module, loader: DataLoader, task: Task, world: Distributed, label: str) -> dict:
+    result = run_epoch(model, loader, task, world, amp=False, description=label)  # float32, as evaluate scores
+    return {"accuracy": result["accuracy"], "loss": result["loss"], "n": result["n"]}
+
+
+def compress(args) -> dict:
+    checkpoint, out = args.checkpoint, args.out or args.checkpoint
+    run = json.loads((checkpoint / RUN_FILE).read_text()) if (checkpoint / RUN_FILE).is_file() else {}
+    name = run.get("task", checkpoint.name)
+    if name not in ALEXNET_VARIANTS:
+        raise CheckpointError(f"{checkpoint}: {RUN_FILE} does not name an AlexNet variant ({name!r})")
+    if not (checkpoint / WEIGHTS_FILE).is_file():
+        raise CheckpointError(f"{checkpoint / WEIGHTS_FILE} is missing: compression starts from the dense weights")
+    model = load_local(CHECKPOINT_CLASSES[name], checkpoint).to(memory_format=torch.channels_last)
+    root = resolve_data_dir(args.data_dir)
+    split = run["split"]
+    train, val = train_alexnet.split_samples(pacs_samples(root), split["val_fraction"], split["seed"], args.limit)
+    if not args.limit and sorted(path for path, _ in val) != sorted(split["val_files"]):
+        raise DataError(f"{root} does not give the validation split recorded in {checkpoint / RUN_FILE}")
+
+    stages = tqdm(total=5, desc="compress", unit="stage", dynamic_ncols=True)
+    start = time.perf_counter()
+    world = Distributed()
+    torch.manual_seed(args.seed)
+    smoothing = run.get("arguments", {}).get("label_smoothing", 0.0)
+    task = Task(name, model, ImageFolderDataset(root, train, augment=True), ImageFolderDataset(root, val),
+                collate_images, lambda m, b: train_alexnet.batch_metrics(m, b, smoothing), cpu_bfloat16=True)
+    amp = uses_bfloat16(task, world.device, True)
+    train_loader = DataLoader(task.train_set, args.batch_size, shuffle=True, collate_fn=collate_images)
+    val_loader = DataLoader(task.val_set, 64, collate_fn=collate_images)
+    stages.update()
+    record = {"dense": score(model, val_loader, task, world, "dense val")}
+    stages.update()
+
+    densities, bits = layer_plan(model, args)
+    masks = magnitude_masks(model, densities)
+    apply_masks(model, masks)
+    record["pruned"] = score(model, val_loader, task, world, "pruned val")
+    stages.update()
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    optimizer.register_step_post_hook(lambda *_: apply_masks(model, masks))  # pruned weights stay zero
+    scheduler = learning_rate_schedule(optimizer, args, args.epochs * len(train_loader))
+    for epoch in range(args.epochs):
+        run_epoch(model, train_loader, task, world, amp, optimizer, f"fine-tune {epoch + 1}/{args.epochs}", scheduler)
+    record["fine_tuned"] = score(model, val_loader, task, world, "fine-tuned val")
+    stages.update()
+
+    out.mkdir(parents=True, exist_ok=True)
+    layout = save_compressed(out / COMPRESSED_FILE, model.state_dict(), masks, bits)
+    (out / COMPRESSED_FILE).chmod(0o644)  # safetensors writes 0600; the folder is meant to be shared and served
+    # The figure that counts: the model rebuilt from the file, as the app and evaluate load it.
+    if out.resolve() != checkpoint.resolve():
+        shutil.copy(checkpoint / CONFIG_FILE, out / CONFIG_FILE)
+    rebuilt = load_local(CHECKPOINT_CLASSES[name], out, COMPRESSED_FILE)
+    record["compressed"] = score(rebuilt.to(memory_format=torch.channels_last), val_loader, task, world,
+                                 "compressed val")
+    stages.update()
+    stages.close()
+
+    record = {
+        "command": shlex.join(["python", "-m", "training.compress", *_command_arguments(args)]),
+        "checkpoint": name,
+        "method": "magnitude pruning, fine-tuning with the masks held, k-means codebook per layer, "
+                  "relative (gap) or bitmask positions",
+        "hardware": hardware(world.device),
+        "precision": "fine-tuning in bfloat16 autocast, scoring in float32" if amp else "float32",
+        "wall_seconds": time.perf_counter() - start,
+        "fine_tune": {"epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay,
+                      "schedule": args.schedule, "batch_size": args.batch_size, "label_smoothing": smoothing},
+        "validation": {"split": "the validation split recorded in training.json", **record},
+        "dense_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
+        "compressed_bytes": (out / COMPRESSED_FILE).stat().st_size,
+        "layers": [{"name": key, **entry, "density": entry["kept"] / torch.Size(entry["shape"]).numel()}
+                   for key, entry in layout.items()],
+    }
+    _write_folder(checkpoint, out, record)
+    return record
+
+
+def _command_arguments(args) -> list[str]:
+    argv = list(sys.argv[1:])
+    for i, token in enumerate(argv):  # the data set by name, never this machine's folder
+        if i and argv[i - 1] == "--data-dir":
+            argv[i] = "PACS_DIR"
+        elif token.startswith("--data-dir="):
+            argv[i] = "--data-dir=PACS_DIR"
+    return argv
+
+
+def _write_folder(checkpoint: Path, out: Path, record: dict) -> None:
+    if out.resolve() != checkpoint.resolve():  # a folder of its own: take the config and the training records
+        for file in (CONFIG_FILE, METRICS_FILE, RUN_FILE, *PLOT_FILES.values()):
+            if (checkpoint / file).is_file():
+                shutil.copy(checkpoint / file, out / file)
+    (out / COMPRESSION_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    run = json.loads((out / RUN_FILE).read_text()) if (out / RUN_FILE).is_file() else None
+    if run is not None:
+        history = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines() if line.strip()]
+        description = train_alexnet.description(CHECKPOINT_CLASSES[record["checkpoint"]])
+        hub.write_model_card(out, record["checkpoint"], description, run, history, compression=record)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a dense AlexNet checkpoint folder")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: the checkpoint folder)")
+    parser.add_argument("--data-dir", default=None, help="the PACS folder (default: $PACS_DIR or $HW3_DATA_DIR/pacs)")
+    parser.add_argument("--conv-density", type=float, default=0.5, help="share of each pruned convolution's weights kept")
+    parser.add_argument("--fc-density", type=float, default=0.05, help="share of each hidden linear layer's weights kept")
+    parser.add_argument("--conv-bits", type=int, default=8, help="codebook bits of convolutions and the classifier")
+    parser.add_argument("--fc-bits", type=int, default=4, help="codebook bits of the hidden linear layers")
+    parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs with the masks held")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N images (smoke runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
+    args = parser.parse_args(argv)
+    args.schedule, args.warmup = "cosine", 0.0
+    if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):
+        parser.error(f"--push-to-hub {args.push_to_hub!r} is not a Hub repo id (expected 'owner/name')")
+    if not (0 < args.conv_density <= 1 and 0 < args.fc_density <= 1):
+        parser.error("--conv-density and --fc-density must be in (0, 1]")
+    if not (1 <= args.conv_bits <= 8 and 1 <= args.fc_bits <= 8) or args.epochs < 0 or args.lr <= 0:
+        parser.error("--conv-bits and --fc-bits must be 1 to 8, --epochs at least 0 and --lr positive")
+    try:
+        record = compress(args)
+    except (CheckpointError, DataError) as error:
+        sys.exit(f"error: {error}")
+    validation = record["validation"]
+    print(json.dumps({stage: round(validation[stage]["accuracy"], 4) for stage in ("dense", "pruned", "fine_tuned", "compressed")}
+                     | {"compressed_bytes": record["compressed_bytes"]}))
+    out = args.out or args.checkpoint
+    if args.push_to_hub and not hub.push(out, args.push_to_hub):
+        sys.exit(1)
+    return record
+
+
+if __name__ == "__main__":
+    main()
