@@ -13,7 +13,7 @@ Serving: ``--host``/``--port`` or Gradio's GRADIO_SERVER_NAME/GRADIO_SERVER_PORT
 API (gradio_client, api_name as below):
     /classify_domain   image -> AlexNet, AlexNetLargeKernel, AlexNetAvgPooling labels, then their notes
     /score_sentiment   review -> GRU, LSTM labels, then their notes
-    /generate          prime, length, temperature, seed -> the text, streamed
+    /generate          prime, length, temperature, seed, cell ("GRU" or "LSTM", default GRU) -> the text, streamed
 """
 
 import argparse
@@ -30,6 +30,7 @@ import gradio as gr  # noqa: E402
 
 from demos import domain, sentiment, writer  # noqa: E402
 from demos.models import ModelStore  # noqa: E402
+from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES  # noqa: E402
 from demos.training_info import CSS  # noqa: E402
 
 TABS = [
@@ -68,7 +69,8 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **
         server_name=host,
         server_port=port,
         max_file_size=MAX_UPLOAD,
-        allowed_paths=[str(demo.models.root)],  # the training plots
+        # The training plots and nothing else of the checkpoint folders (not the weights, not the records).
+        allowed_paths=[str(demo.models.root / name / file) for name in CHECKPOINT_CLASSES for file in PLOT_FILES.values()],
         theme=THEME,
         css=CSS,
         share=False,

@@ -93,11 +93,16 @@ def build(models: ModelStore) -> None:
             cell = gr.Radio(list(WRITERS), value=DEFAULT_CELL, label="Cell")  # Gradio refuses any other value
             with gr.Row():
                 start = gr.Button("Write", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
+                stop = gr.Button("Stop", variant="stop", interactive=False)  # active only while writing
         with gr.Column(scale=2):
             text = gr.Textbox(label="Text", lines=22, max_lines=22, autoscroll=True, buttons=["copy"],
                               interactive=False)
     writing = start.click(generate, inputs=[prime, length, temperature, seed, cell], outputs=text, api_name="generate",
                           concurrency_id=CONCURRENCY_ID)
-    stop.click(None, cancels=[writing])
+    def stop_button(active: bool):
+        return lambda: gr.Button(interactive=active)
+
+    start.click(stop_button(True), outputs=stop, queue=False, api_visibility="private")
+    writing.then(stop_button(False), outputs=stop, queue=False, api_visibility="private")
+    stop.click(stop_button(False), outputs=stop, cancels=[writing], queue=False, api_visibility="private")
     build_training_panel(models, {name: f"{cell} writer" for cell, name in WRITERS.items()})

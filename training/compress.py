@@ -197,7 +197,7 @@ def _write_folder(checkpoint: Path, out: Path, record: dict) -> None:
     run = json.loads((out / RUN_FILE).read_text()) if (out / RUN_FILE).is_file() else None
     if run is not None:
         history = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines() if line.strip()]
-        description = train_alexnet.description(CHECKPOINT_CLASSES[record["checkpoint"]])
+        description = train_alexnet.description(argparse.Namespace(variant=record["checkpoint"]))
         hub.write_model_card(out, record["checkpoint"], description, run, history, compression=record)
 
 

@@ -20,7 +20,8 @@ Trained with the hw3 demo suite (CS 1678/2078 Homework 3) by:
 {{ command }}
 ```
 
-on {{ hardware }}, {{ epochs }} epochs in {{ wall_minutes }} minutes.
+on {{ hardware }}, {{ epochs }} epochs in {{ wall_minutes }} minutes.{% if kept_epoch %} The weights are those of
+epoch {{ kept_epoch }}, {{ "the one of lowest validation loss" if keep == "best" else "the last" }} (`--keep {{ keep }}`).{% endif %}
 
 | epoch | train loss | train accuracy | val loss | val accuracy |
 |---|---|---|---|---|
@@ -65,6 +66,8 @@ def write_model_card(folder: Path, name: str, description: str, run: dict, histo
         wall_minutes=f"{run.get('wall_seconds', 0) / 60:.1f}",
         history=history,
         compression=compression,
+        kept_epoch=run.get("kept_epoch"),
+        keep=run.get("arguments", {}).get("keep", "last"),
     )
     card.save(folder / "README.md.tmp")
     (folder / "README.md.tmp").replace(folder / "README.md")  # atomic, like every file of a checkpoint

@@ -73,8 +73,9 @@ def run(parser: argparse.ArgumentParser, build_task: Callable, name: Callable, a
         data_flags: dict[str, str] | None = None) -> list[dict]:
     """Parses the flags, builds the task (a data error is a message, not a traceback) and trains.
     ``name(args)`` is the checkpoint name, the default output folder under checkpoints/.
-    ``data_flags`` maps each data-path flag to the placeholder the records show instead of the path
-    (``{"--data-dir": "PACS_DIR"}``): a record names its data set, never a folder of the machine that trained."""
+    ``data_flags`` maps each data-path flag to what the records show instead of the path: a placeholder
+    (``{"--data-dir": "PACS_DIR"}``), or None for the file's own name (``aclImdb_v1.tar.gz``). A record
+    names its data set, never a folder of the machine that trained."""
     args = parser.parse_args(argv)
     args.data_flags = data_flags or {}
     if args.out is None:
@@ -352,22 +353,32 @@ def kept_epoch(history: list[dict], keep: str) -> int:
     return min(history, key=lambda row: (row["val_loss"], -row["epoch"]))["epoch"]
 
 
-def _without_paths(argv: list[str], data_flags: dict[str, str]) -> list[str]:
-    """The command line with each data path replaced by its placeholder (``--data-dir PACS_DIR``)."""
+def data_name(path, placeholder: str | None) -> str:
+    return placeholder or Path(str(path)).name
+
+
+def _without_paths(argv: list[str], data_flags: dict[str, str | None]) -> list[str]:
+    """The command line with each data path replaced as ``data_flags`` says (``--data-dir PACS_DIR``)."""
     argv = list(argv)
     for i, token in enumerate(argv):
-        flag = token.split("=", 1)[0]
-        if flag in data_flags and "=" in token:
-            argv[i] = f"{flag}={data_flags[flag]}"
+        flag, _, value = token.partition("=")
+        if flag in data_flags and value:
+            argv[i] = f"{flag}={data_name(value, data_flags[flag])}"
         elif i and argv[i - 1] in data_flags:
-            argv[i] = data_flags[argv[i - 1]]
+            argv[i] = data_name(token, data_flags[argv[i - 1]])
     return argv
 
 
+def portable_arguments(arguments: dict, data_flags: dict[str, str | None]) -> dict:
+    """The parsed flags as JSON, each data path replaced as ``data_flags`` says."""
+    dests = {flag.lstrip("-").replace("-", "_"): placeholder for flag, placeholder in data_flags.items()}
+    return {key: data_name(value, dests[key]) if key in dests and value is not None
+            else str(value) if isinstance(value, Path) else value
+            for key, value in arguments.items() if key != "data_flags"}
+
+
 def _run_record(task: Task, args, world: Distributed, history: list[dict], amp: bool) -> dict:
-    placeholders = {flag.lstrip("-").replace("-", "_"): name for flag, name in args.data_flags.items()}
-    arguments = {k: placeholders.get(k, str(v) if isinstance(v, Path) else v)
-                 for k, v in vars(args).items() if k != "data_flags"}
+    arguments = portable_arguments(vars(args), args.data_flags)
     return {
         "task": task.name,
         "arguments": arguments,

@@ -1,11 +1,13 @@
 """Writes checkpoints/README.md from what the training runs recorded, so no number is typed by hand.
 
-    python -m training.report [--checkpoints checkpoints] [--seed 0]
+    python -m training.report [--checkpoints checkpoints] [--seed 0] [--rewrite-records]
 """
 
 import argparse
 import io
 import json
+import re
+import shlex
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import torch
 
 from hw3core import ALEXNET_VARIANTS, CELLS, ShakespeareWriter
 from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES, RUN_FILE, CheckpointError, load_local, read_metrics
+from training import hub, loop, train_alexnet, train_char_rnn, train_sentiment
 
 PRIMES = ("ROMEO", "JULIET")
 SAMPLE_LENGTH = 1000
@@ -123,11 +126,41 @@ def build(root: Path, seed: int) -> str:
     return "\n".join(lines)
 
 
+SCRIPTS = {"alexnet": train_alexnet, "sentiment": train_sentiment, "shakespeare": train_char_rnn}
+
+
+def portable_run(run: dict) -> dict:
+    """A training record as its script writes one now: each data path replaced by the data set's name or
+    file name, and '1 thread' in the singular. Everything else is kept as recorded."""
+    script = SCRIPTS[run["task"].split("-")[0]]
+    program, dash_m, module, *argv = shlex.split(run["command"])
+    arguments = loop.portable_arguments(run["arguments"], script.DATA_FLAGS)
+    name, _, where = run["data"].partition(" (")
+    data = name if script is train_alexnet or not where else f"{name} ({Path(where.rstrip(')')).name})"
+    return {**run, "command": shlex.join(["python", dash_m, module, *loop._without_paths(argv, script.DATA_FLAGS)]),
+            "arguments": arguments, "data": data, "hardware": re.sub(r"\b1 threads\b", "1 thread", run["hardware"])}
+
+
+def rewrite_records(root: Path) -> None:
+    """Rewrites every training.json and model card under ``root`` from their own fields (portable_run)."""
+    for name, (run, history) in _runs(root).items():
+        run = portable_run(run)
+        (root / name / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
+        script = SCRIPTS[name.split("-")[0]]
+        compression = root / name / "compression.json"
+        hub.write_model_card(root / name, name, script.description(argparse.Namespace(**run["arguments"])), run,
+                             history, json.loads(compression.read_text()) if compression.is_file() else None)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rewrite-records", action="store_true",
+                        help="first rewrite each training.json and model card as the training scripts write them now")
     args = parser.parse_args(argv)
+    if args.rewrite_records:
+        rewrite_records(args.checkpoints)
     (args.checkpoints / "README.md").write_text(build(args.checkpoints, args.seed))
     print(f"wrote {args.checkpoints / 'README.md'}")
 

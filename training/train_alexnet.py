@@ -19,6 +19,8 @@ from hw3core import ALEXNET_VARIANTS, DOMAINS
 from training.data import ImageFolderDataset, collate_images, find_pacs_root, pacs_samples, seeded_subset, stratified_split
 from training.loop import Task, common_arguments, run
 
+DATA_FLAGS = {"--data-dir": "PACS_DIR"}  # the records name the data set, not the folder it lies in
+
 
 def batch_metrics(model, batch, label_smoothing: float = 0.0):
     # channels_last is the layout oneDNN's convolutions run fastest in, on CPU and GPU alike.
@@ -53,11 +55,12 @@ def build_task(args) -> Task:
             "seed": args.seed, "val_fraction": args.val_fraction, "stratified_by": "domain", "total": len(samples),
             "train": len(train), "val": len(val), "val_files": [path for path, _ in val],
         }},
-        description=description(type(model)),
+        description=description(args),
     )
 
 
-def description(cls: type) -> str:
+def description(args) -> str:
+    cls = ALEXNET_VARIANTS[args.variant]
     return f"{cls.__name__} trained from scratch to predict the domain of PACS images ({', '.join(DOMAINS)})."
 
 
@@ -70,7 +73,7 @@ def main(argv=None):
     parser.add_argument("--no-augment", action="store_true", help="train on the plain images (no crops or flips)")
     common_arguments(parser, epochs=5, batch_size=64, workers=0, lr=3e-4, weight_decay=0.05, schedule="cosine",
                      warmup=0.05)
-    return run(parser, build_task, lambda args: args.variant, argv, data_flags={"--data-dir": "PACS_DIR"})
+    return run(parser, build_task, lambda args: args.variant, argv, DATA_FLAGS)
 
 
 if __name__ == "__main__":

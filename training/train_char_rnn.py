@@ -1,9 +1,10 @@
 """Part D: train a character-level GRU (or LSTM) writer on Tiny Shakespeare.
 
-    python -m training.train_char_rnn --cell gru --data ../shared/data/tinyshakespeare/input.txt
+    python -m training.train_char_rnn --cell gru --data input.txt
 """
 
 import argparse
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,8 @@ import torch.nn.functional as F
 from hw3core import CELLS, ShakespeareWriter
 from training.data import CharChunks, collate_chars, read_text, split_text
 from training.loop import Task, common_arguments, run
+
+DATA_FLAGS = {"--data": None}  # the records show the file's name (input.txt), not where it lies
 
 
 def batch_metrics(model, batch):
@@ -40,13 +43,17 @@ def build_task(args) -> Task:
         collate=collate_chars,
         batch_metrics=batch_metrics,
         clip_grad_norm=args.clip_grad_norm,
-        metadata={"data": f"Tiny Shakespeare ({args.data})", "vocabulary_size": len(characters), "split": {
+        metadata={"data": f"Tiny Shakespeare ({Path(args.data).name})", "vocabulary_size": len(characters), "split": {
             "total": len(text), "val_fraction": args.val_fraction, "train_characters": len(train_text),
             "val_characters": len(val_text), "history": args.history,
         }},
-        description=f"A character-level {args.cell.upper()} (embedding {args.embedding_dim}, hidden "
-        f"{args.hidden_size}) that writes like Shakespeare; metrics are per character.",
+        description=description(args),
     )
+
+
+def description(args) -> str:
+    return (f"A character-level {args.cell.upper()} (embedding {args.embedding_dim}, hidden {args.hidden_size}) "
+            "that writes like Shakespeare; metrics are per character.")
 
 
 def main(argv=None):
@@ -59,7 +66,7 @@ def main(argv=None):
     parser.add_argument("--history", type=int, default=100, help="characters per training sequence")
     parser.add_argument("--clip-grad-norm", type=float, default=1.0)
     common_arguments(parser, epochs=10, batch_size=64)
-    return run(parser, build_task, lambda args: f"shakespeare-{args.cell}", argv)
+    return run(parser, build_task, lambda args: f"shakespeare-{args.cell}", argv, DATA_FLAGS)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Part C: train a GRU or LSTM sentiment classifier on IMDB reviews.
 
-    python -m training.train_sentiment --cell gru --data ../shared/data/imdb/aclImdb_v1.tar.gz
+    python -m training.train_sentiment --cell gru --data aclImdb_v1.tar.gz
 """
 
 import argparse
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +13,8 @@ from hw3core import CELLS, SentimentClassifier
 from hw3core.text import build_vocabulary
 from training.data import ReviewDataset, balanced_holdout, collate_reviews, read_imdb, seeded_subset
 from training.loop import Task, common_arguments, run
+
+DATA_FLAGS = {"--data": None}  # the records show the file's name (aclImdb_v1.tar.gz), not where it lies
 
 
 def batch_metrics(model, batch):
@@ -45,14 +48,18 @@ def build_task(args) -> Task:
         collate=collate_reviews,
         batch_metrics=batch_metrics,
         clip_grad_norm=args.clip_grad_norm,
-        metadata={"data": f"IMDB ({args.data})", "vocabulary_size": len(vocabulary), "split": {
+        metadata={"data": f"IMDB ({Path(args.data).name})", "vocabulary_size": len(vocabulary), "split": {
             "seed": args.seed, "pooled": "all labelled reviews", "total": len(reviews), "val_size": args.val_size,
             "limit": args.limit, "train": len(train), "val": len(val),
             "val_positive": sum(label for _, label in val),
         }},
-        description=f"IMDB review sentiment with a hand-written {args.cell.upper()} cell "
-        f"(embedding {args.embedding_dim}, hidden {args.hidden_size}, first {args.max_length} tokens).",
+        description=description(args),
     )
+
+
+def description(args) -> str:
+    return (f"IMDB review sentiment with a hand-written {args.cell.upper()} cell (embedding {args.embedding_dim}, "
+            f"hidden {args.hidden_size}, first {args.max_length} tokens).")
 
 
 def main(argv=None):
@@ -67,7 +74,7 @@ def main(argv=None):
     parser.add_argument("--max-vocabulary", type=int, default=20_000)
     parser.add_argument("--clip-grad-norm", type=float, default=1.0)
     common_arguments(parser, epochs=10, batch_size=128)
-    return run(parser, build_task, lambda args: f"sentiment-{args.cell}", argv)
+    return run(parser, build_task, lambda args: f"sentiment-{args.cell}", argv, DATA_FLAGS)
 
 
 if __name__ == "__main__":
