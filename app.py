@@ -31,6 +31,7 @@ import gradio as gr  # noqa: E402
 from demos import domain, sentiment, writer  # noqa: E402
 from demos.models import ModelStore  # noqa: E402
 from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES  # noqa: E402
+from hw3core.numerics import flush_denormals  # noqa: E402
 from demos.training_info import CSS  # noqa: E402
 
 TABS = [
@@ -52,6 +53,7 @@ THEME = gr.themes.Default(
 
 def build_app(checkpoints: str | Path | None = None) -> gr.Blocks:
     """The app, with its models read from ``checkpoints`` (default: HW3_CHECKPOINTS, else ./checkpoints)."""
+    flush_denormals()
     models = ModelStore(checkpoints)
     with gr.Blocks(title="Homework 3 demos", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# Homework 3: CNNs and RNNs\nThe trained models of each part, running on this machine's CPU.")

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from hw3core import ALEXNET_VARIANTS, SentimentClassifier, ShakespeareWriter
 from hw3core.checkpoints import CHECKPOINT_CLASSES, RUN_FILE, CheckpointError, load_local
+from hw3core.numerics import flush_denormals
 from training import train_alexnet, train_sentiment
 from training.data import (
     DataError,
@@ -117,6 +118,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--variant", choices=list(ALEXNET_VARIANTS),
                         help="domain only: which AlexNet the checkpoint holds (default: as its training.json says)")
     args = parser.parse_args(argv)
+    flush_denormals()
     try:
         result = EVALUATORS[args.task](args, _run_record(args.checkpoint))
     except (CheckpointError, DataError) as error:

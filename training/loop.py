@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from hw3core.checkpoints import METRICS_FILE, RUN_FILE, is_valid_repo_id
+from hw3core.numerics import flush_denormals
 from training import hub, plots
 from training.data import DataError
 
@@ -264,6 +265,7 @@ def hardware(device: torch.device, world_size: int = 1) -> str:
 def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     """Trains ``task.model`` for ``args.epochs`` epochs; returns the per-epoch metrics."""
     world = setup_distributed(args.device)
+    flush_denormals()
     # Same initial weights on every rank (DDP also broadcasts them); a different dropout stream per rank.
     torch.manual_seed(args.seed + world.rank)
     model = task.model.to(world.device)
