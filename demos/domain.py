@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -79,10 +80,14 @@ def describe(prediction: Prediction) -> str:
 def uploaded_file(value: dict | str | None) -> tuple[str | None, str | None]:
     """(path, original name) of the image input. The endpoint skips gr.Image's preprocessing, which
     would decode the file and fail on a non-image with a stack trace, so an upload arrives as
-    gr.Image's file record; an example, preprocessed by gr.Examples, as its path."""
-    if isinstance(value, dict):
-        return value.get("path"), value.get("orig_name")
-    return value, None
+    gr.Image's file record; an example, preprocessed by gr.Examples, as its path. Either way the file
+    must be one Gradio received (its upload folder): a record naming any other path of the server
+    is refused, never opened."""
+    path, name = (value.get("path"), value.get("orig_name")) if isinstance(value, dict) else (value, None)
+    if path is not None and not Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve()):
+        raise InvalidInput("Send the image as a file upload: with gradio_client, "
+                           "`client.predict(handle_file('photo.jpg'), api_name='/classify_domain')`.")
+    return path, name
 
 
 def build(models: ModelStore) -> None:

@@ -304,3 +304,11 @@ def test_the_app_serves_the_training_plots_and_no_other_checkpoint_file(app_url,
     assert status(checkpoints / "sentiment-gru" / "train_loss.png") == 200
     for private in ("training.json", "model.safetensors", "config.json", "metrics.jsonl"):
         assert status(checkpoints / "sentiment-gru" / private) in (403, 404), private
+
+
+def test_a_file_record_naming_a_server_path_is_refused_not_opened(client, tmp_path):
+    outside = tmp_path / "server-side.png"  # an image the server could read, never uploaded
+    Image.new("RGB", (40, 40), "red").save(outside)
+    with pytest.raises(AppError) as error:
+        client.predict({"path": str(outside)}, api_name="/classify_domain")
+    assert "handle_file" in error.value.message
