@@ -312,3 +312,10 @@ def test_a_file_record_naming_a_server_path_is_refused_not_opened(client, tmp_pa
     with pytest.raises(AppError) as error:
         client.predict({"path": str(outside)}, api_name="/classify_domain")
     assert "handle_file" in error.value.message
+
+
+def test_every_parameter_and_output_of_every_endpoint_has_a_name(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name, endpoint in endpoints.items():
+        for item in endpoint["parameters"] + endpoint["returns"]:
+            assert item["label"] and not item["label"].startswith("value_"), (name, item["label"])
