@@ -114,7 +114,7 @@ def build(models: ModelStore) -> None:
                 for title in VARIANTS.values():
                     with gr.Column(min_width=160):
                         labels.append(gr.Label(num_top_classes=len(DOMAINS), label=title))
-                        notes.append(gr.Markdown(label=f"{title} note"))
+                        notes.append(gr.Markdown(label=f"{title} note", elem_classes="result-note"))
     gr.on([button.click, image.upload], classify_domain, inputs=image, outputs=labels + notes,
           api_name="classify_domain", preprocess=False, concurrency_id=CONCURRENCY_ID)
     # After the endpoint: the examples' event, named after the same function, must not take its api_name.

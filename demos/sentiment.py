@@ -69,7 +69,7 @@ def build(models: ModelStore) -> None:
                 for title in MODELS.values():
                     with gr.Column(min_width=160):
                         labels.append(gr.Label(num_top_classes=2, label=title))
-                        notes.append(gr.Markdown(label=f"{title} note"))
+                        notes.append(gr.Markdown(label=f"{title} note", elem_classes="result-note"))
     button.click(score_sentiment, inputs=review, outputs=labels + notes, api_name="score_sentiment",
                  concurrency_id=CONCURRENCY_ID)
     # After the endpoint: the examples' event, named after the same function, must not take its api_name.

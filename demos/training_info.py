@@ -17,14 +17,8 @@ COLUMNS = ["Model", "Epochs", "Val accuracy", "Val loss", "Train accuracy", "Tra
 CSS = """
 .training-curves .thumbnail-item { aspect-ratio: 3 / 2 !important; }
 .training-curves .grid-wrap { max-height: none !important; min-height: 0 !important; }
+.result-note { overflow-wrap: anywhere; }
 """
-PLOT_TITLES = {
-    "train_loss": "training loss",
-    "train_accuracy": "training accuracy",
-    "val_accuracy": "validation accuracy",
-}
-
-
 def _number(value, digits: int) -> str:
     return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "—"
 
@@ -52,8 +46,8 @@ def metrics_row(title: str, folder: Path) -> list[str]:
     ]
 
 
-def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, list[tuple[str, str]]]:
-    """Markdown (a table of the last epochs, then what is missing) and the plots as (path, caption)."""
+def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, list[str]]:
+    """Markdown (a table of the last epochs, then what is missing) and the paths of the plots."""
     rows, notes, plots = [], [], []
     for name, title in titles.items():
         try:
@@ -67,8 +61,8 @@ def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, li
             notes.append(f"- **{title}**: no training record (`{folder}/metrics.jsonl` is missing or empty).")
         except (OSError, ValueError, AttributeError) as error:
             notes.append(f"- **{title}**: `{folder}/metrics.jsonl` cannot be read: {error}")
-        plots += [(str(folder / file), f"{title}: {PLOT_TITLES[key]}")
-                  for key, file in PLOT_FILES.items() if (folder / file).is_file()]
+        # No captions: Gradio lays them over the image's bottom edge, the x-axis label; each plot has its title.
+        plots += [str(folder / file) for file in PLOT_FILES.values() if (folder / file).is_file()]
     lines = []
     if rows:
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

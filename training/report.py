@@ -15,7 +15,7 @@ import torch
 
 from hw3core import ALEXNET_VARIANTS, CELLS, ShakespeareWriter
 from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES, RUN_FILE, CheckpointError, load_local, read_metrics
-from training import hub, loop, train_alexnet, train_char_rnn, train_sentiment
+from training import hub, loop, plots, train_alexnet, train_char_rnn, train_sentiment
 
 PRIMES = ("ROMEO", "JULIET")
 SAMPLE_LENGTH = 1000
@@ -146,6 +146,7 @@ def rewrite_records(root: Path) -> None:
     for name, (run, history) in _runs(root).items():
         run = portable_run(run)
         (root / name / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
+        plots.draw(root / name, history, name, run.get("kept_epoch", history[-1]["epoch"]))
         script = SCRIPTS[name.split("-")[0]]
         compression = root / name / "compression.json"
         hub.write_model_card(root / name, name, script.description(argparse.Namespace(**run["arguments"])), run,
