@@ -125,6 +125,7 @@ def build(models: ModelStore) -> None:
         outputs=labels + notes,
         fn=classify_domain,
         run_on_click=True,
+        cache_examples=False,  # a Space would run them at start-up, and freeze a missing model's error
         example_labels=[path.stem for path in examples],
         label="Drawn examples (not from PACS)",
     )

@@ -1,12 +1,12 @@
 """Example images for the domain tab, drawn here so that no data-set image ships with the app.
 
 Each imitates one PACS domain: a black-on-white line sketch, a flat-colour cartoon, a
-brush-stroke painting and a softly lit, noisy "photo". Drawing is deterministic and takes
-milliseconds, so the files are simply redrawn into a temporary folder when the app is built.
+brush-stroke painting and a softly lit, noisy "photo". The drawings are committed as small PNGs
+in demos/example_images/ (the app only reads them); ``python -m demos.examples`` redraws them, and a
+test checks that the committed files are exactly what these functions draw.
 """
 
 import random
-import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
@@ -95,13 +95,20 @@ def photo() -> Image.Image:
 DRAWINGS = {"sketch": sketch, "cartoon": cartoon, "painting": painting, "photo": photo}
 
 
-def example_images(folder: str | Path | None = None) -> list[Path]:
-    """Draws every example into ``folder`` (default: a folder in the system's temp dir) as PNG."""
-    folder = Path(folder or Path(tempfile.gettempdir()) / "hw3-demo-examples")
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+EXAMPLES_DIR = Path(__file__).parent / "example_images"
+
+
+def example_images() -> list[Path]:
+    """The committed drawings, in DRAWINGS order."""
+    return [EXAMPLES_DIR / f"{name}.png" for name in DRAWINGS]
+
+
+def main() -> None:
+    EXAMPLES_DIR.mkdir(exist_ok=True)
     for name, draw in DRAWINGS.items():
-        path = folder / f"{name}.png"
-        draw().save(path)
-        paths.append(path)
-    return paths
+        draw().save(EXAMPLES_DIR / f"{name}.png", optimize=True)
+        print(f"wrote {EXAMPLES_DIR / name}.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -74,5 +74,5 @@ def build(models: ModelStore) -> None:
                  concurrency_id=CONCURRENCY_ID)
     # After the endpoint: the examples' event, named after the same function, must not take its api_name.
     gr.Examples([[text] for text in EXAMPLES], inputs=review, outputs=labels + notes, fn=score_sentiment,
-                run_on_click=True, label="Example reviews")
+                run_on_click=True, cache_examples=False, label="Example reviews")
     build_training_panel(models, MODELS)

@@ -18,6 +18,7 @@ from PIL import Image
 from demos import models as models_module
 from demos import sentiment, writer
 from demos.errors import InvalidInput
+from demos import examples as examples_module
 from demos.examples import example_images
 from demos.models import ModelStore, ModelUnavailable
 from demos.training_info import training_report
@@ -36,7 +37,7 @@ def files(tmp_path_factory):
     (folder / "notes.txt").write_text("this is not an image\n")
     # 64 megapixels of one colour: a few kilobytes on disk, 192 MB once decoded to RGB.
     Image.new("1", (8000, 8000)).save(folder / "bomb.png")
-    return {"drawing": example_images(folder)[0], "text": folder / "notes.txt", "bomb": folder / "bomb.png"}
+    return {"drawing": example_images()[0], "text": folder / "notes.txt", "bomb": folder / "bomb.png"}
 
 
 def confidences(label: dict) -> dict[str, float]:
@@ -317,3 +318,9 @@ def test_every_parameter_and_output_of_every_endpoint_has_a_name(client):
     for name, endpoint in endpoints.items():
         for item in endpoint["parameters"] + endpoint["returns"]:
             assert item["label"] and not item["label"].startswith("value_"), (name, item["label"])
+
+
+@pytest.mark.parametrize("name", list(examples_module.DRAWINGS))
+def test_the_committed_example_images_are_what_their_drawings_draw(name):
+    with Image.open(examples_module.EXAMPLES_DIR / f"{name}.png") as committed:
+        assert committed.tobytes() == examples_module.DRAWINGS[name]().tobytes()

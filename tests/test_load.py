@@ -51,7 +51,7 @@ def percentile(values: list[float], q: int) -> float:
 @pytest.fixture(scope="module")
 def mixed_requests(tmp_path_factory) -> list[tuple[str, list]]:
     """(api_name, arguments) for every client: 8 images, 12 reviews, 12 primes."""
-    images = example_images(tmp_path_factory.mktemp("load-images"))
+    images = example_images()
     classify = [("/classify_domain", [handle_file(path)]) for path in images]
     score = [("/score_sentiment", [review]) for review in sentiment.EXAMPLES]
     generate = [("/generate", [prime, 100, 0.8, seed]) for seed, prime in enumerate(PRIMES)]
