@@ -19,16 +19,19 @@ def test_an_old_record_is_rewritten_from_its_own_fields():
         "data": "IMDB (/srv/me/imdb/aclImdb_v1.tar.gz)",
         "parameters": 5,
     }
-    new = report.portable_run(old)
-    assert new["command"] == "python -m training.train_sentiment --cell gru --data aclImdb_v1.tar.gz"
-    assert new["arguments"] == {**old["arguments"], "data": "aclImdb_v1.tar.gz"}
+    new = report.portable_run(old, last_epoch=8)
+    assert new["command"] == "python -m training.train_sentiment --cell gru --data aclImdb_v1.tar.gz --keep last"
+    assert new["arguments"] == {**old["arguments"], "data": "aclImdb_v1.tar.gz", "keep": "last"}
+    assert new["kept_epoch"] == 8
     assert new["data"] == "IMDB (aclImdb_v1.tar.gz)" and new["hardware"] == "x86_64 CPU, 1 thread"
     assert new["parameters"] == 5 and "/srv/me" not in json.dumps(new)
 
     pacs = report.portable_run({**old, "task": "alexnet", "command": "python -m training.train_alexnet --data-dir=/srv/pacs",
-                                "arguments": {"data_dir": "/srv/pacs"}, "data": "PACS (/srv/pacs)"})
+                                "arguments": {"data_dir": "/srv/pacs", "keep": "best"}, "data": "PACS (/srv/pacs)",
+                                "kept_epoch": 4}, last_epoch=5)
     assert pacs["command"] == "python -m training.train_alexnet --data-dir=PACS_DIR"
-    assert pacs["arguments"] == {"data_dir": "PACS_DIR"} and pacs["data"] == "PACS"
+    assert pacs["arguments"] == {"data_dir": "PACS_DIR", "keep": "best"} and pacs["data"] == "PACS"
+    assert pacs["kept_epoch"] == 4
 
 
 def test_the_shipped_records_hold_no_machine_paths():

@@ -129,22 +129,29 @@ def build(root: Path, seed: int) -> str:
 SCRIPTS = {"alexnet": train_alexnet, "sentiment": train_sentiment, "shakespeare": train_char_rnn}
 
 
-def portable_run(run: dict) -> dict:
+def portable_run(run: dict, last_epoch: int) -> dict:
     """A training record as its script writes one now: each data path replaced by the data set's name or
-    file name, and '1 thread' in the singular. Everything else is kept as recorded."""
+    file name, '1 thread' in the singular, and a run from before ``--keep`` recorded as keeping its last
+    epoch (``last_epoch``), as it did. Everything else is kept as recorded."""
     script = SCRIPTS[run["task"].split("-")[0]]
     program, dash_m, module, *argv = shlex.split(run["command"])
     arguments = loop.portable_arguments(run["arguments"], script.DATA_FLAGS)
     name, _, where = run["data"].partition(" (")
     data = name if script is train_alexnet or not where else f"{name} ({Path(where.rstrip(')')).name})"
-    return {**run, "command": shlex.join(["python", dash_m, module, *loop._without_paths(argv, script.DATA_FLAGS)]),
-            "arguments": arguments, "data": data, "hardware": re.sub(r"\b1 threads\b", "1 thread", run["hardware"])}
+    argv = loop._without_paths(argv, script.DATA_FLAGS)
+    kept = {}
+    if "keep" not in arguments:  # a run from before --keep saved its last epoch, which today's default would not
+        argv += ["--keep", "last"]
+        arguments["keep"] = "last"
+        kept = {"kept_epoch": last_epoch}
+    return {**run, "command": shlex.join(["python", dash_m, module, *argv]), "arguments": arguments, "data": data,
+            "hardware": re.sub(r"\b1 threads\b", "1 thread", run["hardware"]), **kept}
 
 
 def rewrite_records(root: Path) -> None:
     """Rewrites every training.json and model card under ``root`` from their own fields (portable_run)."""
     for name, (run, history) in _runs(root).items():
-        run = portable_run(run)
+        run = portable_run(run, history[-1]["epoch"])
         (root / name / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
         plots.draw(root / name, history, name, run.get("kept_epoch", history[-1]["epoch"]))
         script = SCRIPTS[name.split("-")[0]]
