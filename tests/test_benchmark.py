@@ -29,10 +29,11 @@ def test_table_lists_every_measurement():
                     {"variant": "avg_pooling", "latency_ms": 22.5, "train_images_per_s": 31.0}],
         "alexnet_files": [{"variant": "alexnet", "weights": "compressed", "megabytes": 6.5, "load_s": 1.25,
                            "latency_ms": 20.0}],
-        "app": {"generate": 250.0},
+        "sentiment_as_trained": [{"cell": "gru", "denormals": "kept", "custom_s": 8.1, "builtin_s": 8.0,
+                                  "ratio": 8.1 / 8.0}],
     }
     table = benchmark.format_table(results)
-    for expected in ("0.50x", "| 0.100 | 0.25x |", "| lstm | 123 |", "4567", "0.250 s", "9.500 s", "| all three, one image | 42.5 |", "/generate | 250.0",
+    for expected in ("0.50x", "| 0.100 | 0.25x |", "| lstm | 123 |", "4567", "0.250 s", "9.500 s", "| all three, one image | 42.5 |", "| gru | kept | 8.100 | 8.000 | 1.01x |",
                      "| alexnet | compressed | 6.5 | 1.25 | 20.0 |"):
         assert expected in table
 
@@ -51,3 +52,11 @@ def test_alexnet_file_rows_time_each_weights_file_found(tmp_path):
     assert [(r["variant"], r["weights"]) for r in rows] == [("alexnet", "dense"), ("alexnet", "compressed")]
     assert rows[0]["megabytes"] > 200 and rows[1]["megabytes"] < rows[0]["megabytes"] / 10
     assert all(r["load_s"] > 0 and r["latency_ms"] > 0 for r in rows)
+
+
+def test_sentiment_as_trained_rows_compare_both_cells_flushed_and_not():
+    rows = benchmark.bench_sentiment_as_trained(torch.device("cpu"), repeats=1, batch=2, tokens=3)
+    assert {(r["cell"], r["denormals"]) for r in rows} == {
+        (cell, state) for cell in ("gru", "lstm") for state in ("flushed", "kept")}
+    assert all(r["ratio"] == pytest.approx(r["custom_s"] / r["builtin_s"]) for r in rows)
+    assert (torch.tensor([1e-40]) * 1.0).item() == 0.0  # flushing is on again afterwards

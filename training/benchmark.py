@@ -1,9 +1,10 @@
-"""Speed of the hand-written cells against PyTorch's own, of each model, and of the app.
+"""Speed of the hand-written cells against PyTorch's own, and of each model.
 
     python -m training.benchmark [--quick] [--device cuda] [--json results.json]
 
 Every figure of one run is measured in that run, side by side, so the ratios compare like with
-like. This is the only module that imports torch.nn.GRU / torch.nn.LSTM: as the reference.
+like. This is the only module that imports torch.nn.GRU / torch.nn.LSTM: as the reference. The app's
+request latency, under load, is measured by tests/test_load.py (training/ never imports the app).
 """
 
 import argparse
@@ -20,6 +21,7 @@ from torch import nn
 from hw3core import ALEXNET_VARIANTS, CELLS, SentimentClassifier, ShakespeareWriter
 from hw3core.checkpoints import WEIGHTS_FILE, load_local
 from hw3core.compression import COMPRESSED_FILE
+from hw3core.numerics import flush_denormals
 from training.loop import hardware
 
 BUILTIN = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -27,8 +29,8 @@ BUILTIN = {"gru": nn.GRU, "lstm": nn.LSTM}
 SHAPES = [("sentiment", 256, 200, 128, 100), ("char-rnn", 64, 100, 256, 512)]
 
 
-def timed(fn: Callable, repeats: int, device: torch.device) -> float:
-    """Median seconds of ``fn`` over ``repeats`` runs, after one warm-up run."""
+def timed(fn: Callable, repeats: int, device: torch.device, statistic: Callable = statistics.median) -> float:
+    """Seconds of ``fn`` over ``repeats`` runs, after one warm-up run: their median, or ``statistic``."""
     fn()
     times = []
     for _ in range(repeats):
@@ -39,7 +41,7 @@ def timed(fn: Callable, repeats: int, device: torch.device) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistic(times)
 
 
 def matrix_products(steps: int, batch: int, inputs: int, hidden: int, gates: int, backward: bool, device) -> Callable:
@@ -110,6 +112,45 @@ def bench_sentiment(device, repeats) -> list[dict]:
             optimizer.step()
 
         rows.append({"cell": cell, "reviews_per_s": 128 / timed(step, repeats, device)})
+    return rows
+
+
+class TorchSentiment(nn.Module):
+    """The assignment's sentiment model built on torch.nn's recurrent layer: the reference."""
+
+    def __init__(self, cell: str, vocabulary_size: int, embedding_dim: int = 128, hidden_size: int = 100):
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary_size, embedding_dim)
+        self.rnn = BUILTIN[cell](embedding_dim, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, 2)
+
+    def forward(self, reviews: torch.Tensor) -> torch.Tensor:  # (N, T) -> (N, 2), from the last step
+        outputs, _ = self.rnn(self.embedding(reviews))
+        return self.head(outputs[:, -1])
+
+
+def bench_sentiment_as_trained(device, repeats, batch: int = 256, tokens: int = 200) -> list[dict]:
+    """One forward and backward pass of the sentiment model at fresh weights, the loss on the last step
+    only, as training starts: hand-written cells against torch.nn, with denormal floats flushed and not.
+    The gradient from the last step shrinks through 200 steps into denormal range, where x86 CPUs crawl."""
+    vocabulary = [f"w{i}" for i in range(20_000)]
+    reviews = torch.randint(4, 20_000, (batch, tokens), device=device)
+    lengths = torch.full((batch,), tokens)
+    labels = torch.randint(0, 2, (batch,), device=device)
+    rows = []
+    for flushed in (True, False):
+        torch.set_flush_denormal(flushed)
+        for cell in CELLS:
+            torch.manual_seed(0)
+            custom = SentimentClassifier(vocabulary, cell).to(device)
+            builtin = TorchSentiment(cell, len(vocabulary)).to(device)
+            t_custom = timed(lambda: F.cross_entropy(custom(reviews, lengths), labels).backward(), repeats, device,
+                             statistic=min)
+            t_builtin = timed(lambda: F.cross_entropy(builtin(reviews), labels).backward(), repeats, device,
+                              statistic=min)
+            rows.append({"cell": cell, "denormals": "flushed" if flushed else "kept", "custom_s": t_custom,
+                         "builtin_s": t_builtin, "ratio": t_custom / t_builtin})
+    flush_denormals()
     return rows
 
 
@@ -198,6 +239,11 @@ def format_table(results: dict) -> str:
     for r in results["cells"]:
         lines.append(f"| {r['shape']} | {r['cell']} | {r['mode']} | {r['custom_s']:.3f} | {r['builtin_s']:.3f} "
                      f"| {r['ratio']:.2f}x | {r['matrix_products_s']:.3f} | {r['floor_ratio']:.2f}x |")
+    if results.get("sentiment_as_trained"):
+        lines += ["", "| sentiment model at fresh weights, loss on the last step | denormals | custom (s) | torch.nn (s) "
+                  "| custom / torch.nn |", "|---|---|---|---|---|"]
+        lines += [f"| {r['cell']} | {r['denormals']} | {r['custom_s']:.3f} | {r['builtin_s']:.3f} | {r['ratio']:.2f}x |"
+                  for r in results["sentiment_as_trained"]]
     lines += ["", "| sentiment model, cell | training reviews/s |", "|---|---|"]
     lines += [f"| {r['cell']} | {r['reviews_per_s']:.0f} |" for r in results["sentiment"]]
     w = results["writer"]
@@ -212,9 +258,6 @@ def format_table(results: dict) -> str:
         lines += ["", "| AlexNet checkpoint | weights | file (MB) | load (s) | one image (ms) |", "|---|---|---|---|---|"]
         lines += [f"| {r['variant']} | {r['weights']} | {r['megabytes']:.1f} | {r['load_s']:.2f} | {r['latency_ms']:.1f} |"
                   for r in results["alexnet_files"]]
-    if results.get("app"):
-        lines += ["", "| app endpoint | median latency (ms) |", "|---|---|"]
-        lines += [f"| /{name} | {ms:.1f} |" for name, ms in results["app"].items()]
     return "\n".join(lines)
 
 
@@ -223,21 +266,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="one timed repeat each (under 2 minutes on 2 cores)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--no-app", action="store_true", help="skip the app's request latencies")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's, one per core)")
     parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"),
                         help="where the AlexNet checkpoints are, dense and compressed (default: checkpoints)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    flush_denormals()
     repeats = 1 if args.quick else 5
     torch.manual_seed(0)
     results = {"machine": hardware(device), "torch": torch.__version__, "quick": args.quick,
-               "cells": bench_cells(device, repeats), "sentiment": bench_sentiment(device, repeats),
+               "cells": bench_cells(device, repeats), "sentiment_as_trained": bench_sentiment_as_trained(device, repeats),
+               "sentiment": bench_sentiment(device, repeats),
                "writer": bench_writer(device, repeats), "alexnet": bench_alexnets(device, repeats),
                "alexnet_files": bench_alexnet_files(args.checkpoints, device, repeats)}
-    if not args.no_app:
-        from training.app_latency import measure_app  # starts a local server: only here, on request
-
-        results["app"] = measure_app(repeats)
     print(format_table(results))
     if args.json:
         with open(args.json, "w") as file:
