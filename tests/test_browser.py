@@ -92,3 +92,19 @@ def test_writer_tab_streams_text_after_the_prime(page):
     text = tab.locator("textarea").last  # below the prime
     sync_api.expect(text).to_have_value(re.compile(r"^ROMEO[\s\S]{1000}$"))  # the default length
     screenshot(page, "writer")
+
+
+def test_writer_keeps_its_text_when_a_prime_is_refused_and_stop_is_idle_when_nothing_runs(page):
+    tab = open_tab(page, TABS[2])
+    stop = tab.get_by_role("button", name="Stop")
+    text = tab.locator("textarea").last
+    tab.get_by_role("button", name="Write").click()
+    sync_api.expect(text).to_have_value(re.compile(r"^ROMEO[\s\S]{1000}$"))
+    sync_api.expect(stop).to_be_disabled()  # writing has ended
+    written = text.input_value()
+    prime = tab.get_by_label("Prime")
+    prime.fill("ROMEO ☃")  # a character no play has
+    tab.get_by_role("button", name="Write").click()
+    sync_api.expect(page.get_by_text("characters the model never saw")).to_be_visible()
+    assert text.input_value() == written
+    prime.fill("ROMEO")
