@@ -31,7 +31,7 @@ epoch {{ kept_epoch }}, {{ "the one of lowest validation loss" if keep == "best"
 ## Compressed
 
 Deep Compression (Han, Mao & Dally, 2016): magnitude pruning, fine-tuning with the masks held
-({{ compression.fine_tune.epochs }} epoch(s)), a k-means codebook per layer. The weights ship as
+({{ compression.fine_tune.epochs }} epoch{{ '' if compression.fine_tune.epochs == 1 else 's' }}), a k-means codebook per layer. The weights ship as
 `compressed.safetensors`, {{ "%.2f"|format(compression.compressed_bytes / 1e6) }} MB instead of
 {{ "%.1f"|format(compression.dense_bytes / 1e6) }} MB, made by:
 
