@@ -16,6 +16,7 @@ import torch
 from hw3core import ALEXNET_VARIANTS, CELLS, ShakespeareWriter
 from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES, RUN_FILE, CheckpointError, load_local, read_metrics
 from training import hub, loop, plots, train_alexnet, train_char_rnn, train_sentiment
+from training.compress import COMPRESSION_FILE
 
 PRIMES = ("ROMEO", "JULIET")
 SAMPLE_LENGTH = 1000
@@ -31,17 +32,23 @@ def _runs(root: Path) -> dict[str, tuple[dict, list[dict]]]:
     return runs
 
 
+def kept_row(run: dict, history: list[dict]) -> dict:
+    """The metrics of the epoch whose weights the checkpoint holds."""
+    kept = run.get("kept_epoch", history[-1]["epoch"])
+    return next(row for row in history if row["epoch"] == kept)
+
+
 def _model_table(runs) -> list[str]:
-    lines = ["| model | parameters | data (train / val) | epochs | train loss | train acc | val loss | val acc "
+    lines = ["| model | parameters | data (train / val) | epoch kept | train loss | train acc | val loss | val acc "
              "| s / epoch | hardware |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, (run, history) in runs.items():
-        last = history[-1]
+        last = kept_row(run, history)
         split = run.get("split", {})
         sizes = (f"{split['train']:,} / {split['val']:,}" if "train" in split
                  else f"{split.get('train_characters', 0):,} / {split.get('val_characters', 0):,} chars")
         seconds = sum(row["epoch_seconds"] for row in history) / len(history)
         lines.append(
-            f"| `{name}` | {run['parameters']:,} | {run['data'].split(' (')[0]} {sizes} | {len(history)} "
+            f"| `{name}` | {run['parameters']:,} | {run['data'].split(' (')[0]} {sizes} | {last['epoch']} of {len(history)} "
             f"| {last['train_loss']:.4f} | {last['train_accuracy']:.4f} | {last['val_loss']:.4f} "
             f"| {last['val_accuracy']:.4f} | {seconds:.0f} | {run['hardware']} |"
         )
@@ -65,6 +72,26 @@ def _per_model(root: Path, runs) -> list[str]:
     return lines
 
 
+def _compression_table(root: Path) -> list[str]:
+    """One row per compressed AlexNet, from its compression.json."""
+    lines = ["The AlexNets ship as `compressed.safetensors` (Deep Compression: pruning, fine-tuning with the masks "
+             "held, a k-means codebook per layer); the dense weights stay out of git. Accuracies on the recorded "
+             "validation split, the compressed one from the model rebuilt from its file:", "",
+             "| model | dense val acc | compressed val acc | dense (MB) | compressed (MB) | command |",
+             "|---|---|---|---|---|---|"]
+    for name in ALEXNET_VARIANTS:
+        path = root / name / COMPRESSION_FILE
+        if not path.is_file():
+            lines.append(f"| `{name}` | not compressed yet | | | | |")
+            continue
+        record = json.loads(path.read_text())
+        validation = record["validation"]
+        lines.append(f"| `{name}` | {validation['dense']['accuracy']:.4f} | {validation['compressed']['accuracy']:.4f} "
+                     f"| {record['dense_bytes'] / 1e6:.1f} | {record['compressed_bytes'] / 1e6:.2f} | `{record['command']}` |")
+    lines += ["", "Each model card (`checkpoints/NAME/README.md`) has the density, bits and bytes of every layer."]
+    return lines
+
+
 def _cell_comparison(runs) -> list[str]:
     counts = {}
     for cell, cls in CELLS.items():
@@ -76,7 +103,7 @@ def _cell_comparison(runs) -> list[str]:
         run = runs.get(f"sentiment-{cell}")
         if run:
             history = run[1]
-            lines.append(f"| {cell.upper()} | {counts[cell]:,} | {history[-1]['val_accuracy']:.4f} "
+            lines.append(f"| {cell.upper()} | {counts[cell]:,} | {kept_row(*run)['val_accuracy']:.4f} "
                          f"| {sum(r['epoch_seconds'] for r in history) / len(history):.0f} "
                          f"| {sum(r['examples_per_second'] for r in history) / len(history):.0f} |")
         else:
@@ -114,11 +141,10 @@ def build(root: Path, seed: int) -> str:
         "(`training.json`, `metrics.jsonl`, the plots); nothing here is typed by hand. "
         "Accuracies are fractions; losses are mean cross-entropy in nats (per character for the writers).",
         "", "## Every model", "", *_model_table(runs),
-        "", "AlexNet weights (~233 MB each) are not in git: train them with the command below or fetch them "
-        "from the Hub (see the main README); their records are here.",
+        "", "## Compressed AlexNets (Parts A and B)", "", *_compression_table(root),
         "", "## GRU vs LSTM (Part C)", "", *_cell_comparison(runs), "",
         "Times per epoch come from the training runs, which shared the machine's cores with other jobs; "
-        "`python -m training.benchmark` measures the two cells side by side on an idle machine (see the main README).",
+        "`python -m training.benchmark` measures the two cells side by side on an idle machine (see `docs/benchmark.md`).",
         "", "## Runs", *_per_model(root, runs),
         "", "## Shakespeare samples (Part D, the GRU writer `shakespeare-gru`)", *_samples(root, seed),
         "", "## AlexNet architectures (Parts A and B)", *_architectures(), "",
