@@ -177,3 +177,22 @@ def test_a_fresh_clone_classifies_with_all_three_alexnets(tmp_path):
     for prediction in predictions:
         assert prediction.problem is None, prediction.problem
         assert sum(prediction.probabilities.values()) == pytest.approx(1, abs=1e-5)
+
+
+def test_the_hub_path_loads_a_compressed_repo(tmp_path, monkeypatch):
+    """A Hub repo that holds only config.json and compressed.safetensors loads like a dense one."""
+    from demos import models as models_module
+
+    repo = small_alexnet_file(tmp_path)  # the snapshot a download would leave
+    asked = []
+
+    def snapshot_download(repo_id, allow_patterns):
+        asked.append((repo_id, allow_patterns))
+        return str(repo)
+
+    monkeypatch.setattr(models_module, "snapshot_download", snapshot_download)
+    store = models_module.ModelStore(tmp_path / "empty-root", hub_org="someone")
+    model = store.get("alexnet")
+    assert asked[0][0] == "someone/hw3-alexnet" and COMPRESSED_FILE in asked[0][1]
+    decoded = load_compressed(repo / COMPRESSED_FILE)
+    assert torch.equal(model.state_dict()["linear16.weight"], decoded["linear16.weight"])
