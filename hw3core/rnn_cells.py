@@ -77,7 +77,7 @@ class GRUCell(RecurrentCell):
     def sequence(self, xs: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """xs (T, B, I) -> (hidden states (T, B, H), last state (B, H))."""
         h0 = self.zeros(xs.shape[1], xs) if state is None else state
-        hs = _GRUSequence.apply(self.project_inputs(xs), self.weight_hh, h0)
+        hs = _GRUSequence.apply(*_float32(self.project_inputs(xs), self.weight_hh, h0))
         return hs, hs[-1]
 
 
@@ -112,15 +112,32 @@ class LSTMCell(RecurrentCell):
         """xs (T, B, I) -> (hidden states (T, B, H), last state (h, c))."""
         if state is None:
             state = (self.zeros(xs.shape[1], xs), self.zeros(xs.shape[1], xs))
-        hs, c_last = _LSTMSequence.apply(self.project_inputs(xs), self.weight_hh, *state)
+        hs, c_last = _LSTMSequence.apply(*_float32(self.project_inputs(xs), self.weight_hh, *state))
         return hs, (hs[-1], c_last)
+
+
+def _float32(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """The recurrences run in float32 (or float64) whatever autocast does around them, on any device:
+    a state carried through hundreds of steps in bfloat16 would lose its small changes, and their
+    in-place ``out=`` buffers need one dtype. Autograd casts the gradients back to each input's dtype."""
+    return tuple(tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor for tensor in tensors)
+
+
+def _without_autocast(method):
+    """Runs a Function's forward or backward with autocast off, on the device of its tensors."""
+
+    def run(ctx, first: Tensor, *rest):
+        with torch.autocast(first.device.type, enabled=False):
+            return method(ctx, first, *rest)
+
+    return run
 
 
 class _GRUSequence(torch.autograd.Function):
     """The GRU recurrence over precomputed input projections, with hand-written BPTT."""
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    @_without_autocast
     def forward(ctx, projected: Tensor, weight_hh: Tensor, h0: Tensor) -> Tensor:
         T, B, _ = projected.shape
         H = h0.shape[1]
@@ -141,7 +158,7 @@ class _GRUSequence(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    @torch.amp.custom_bwd(device_type="cuda")
+    @_without_autocast
     def backward(ctx, grad_hs: Tensor):
         weight_hh, hs, gates, reset_hidden = ctx.saved_tensors
         T, B, H = grad_hs.shape
@@ -169,7 +186,7 @@ class _LSTMSequence(torch.autograd.Function):
     """The LSTM recurrence over precomputed input projections, with hand-written BPTT."""
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    @_without_autocast
     def forward(ctx, projected: Tensor, weight_hh: Tensor, h0: Tensor, c0: Tensor):
         T, B, _ = projected.shape
         H = h0.shape[1]
@@ -190,7 +207,7 @@ class _LSTMSequence(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    @torch.amp.custom_bwd(device_type="cuda")
+    @_without_autocast
     def backward(ctx, grad_hs: Tensor, grad_c_last: Tensor | None):
         weight_hh, hs, cs, gates = ctx.saved_tensors
         T, B, H = grad_hs.shape

@@ -26,8 +26,13 @@ def build_vocabulary(texts: Iterable[str], min_count: int = 100, max_size: int =
     return SPECIAL_TOKENS + frequent
 
 
+MIN_LENGTH = 2  # BEGIN and END; each id more is a word
+
+
 def encode_review(text: str, word_ids: dict[str, int], max_length: int) -> list[int]:
-    """BEGIN, the first words (unknown ones as OOV), END: at most ``max_length`` ids."""
+    """BEGIN, the first words (unknown ones as OOV), END: at most ``max_length`` ids (2 or more)."""
+    if max_length < MIN_LENGTH:
+        raise ValueError(f"max_length must be at least {MIN_LENGTH} (BEGIN and END), not {max_length}")
     oov = word_ids[OOV]
     words = [word_ids.get(token, oov) for token in tokenize(text)[: max_length - 2]]
     return [word_ids[BEGIN], *words, word_ids[END]]

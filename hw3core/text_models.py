@@ -16,6 +16,19 @@ from hw3core.rnn_cells import CELLS
 from hw3core.text import encode_review, pad_reviews
 
 
+def run_sequence(cell: nn.Module, xs: Tensor, state=None) -> tuple[Tensor, object]:
+    """xs (T, N, I) -> (hidden states (T, N, H), last state). The cell's fast ``sequence`` where it has
+    one (this project's cells); else the assignment's loop of ``cell(x, prev_state)`` steps, so any
+    assignment-style cell works. A step's output is its state, or (h, c) whose h is read."""
+    if hasattr(cell, "sequence"):
+        return cell.sequence(xs, state)
+    outputs = []
+    for x in xs:
+        state = cell(x, state)
+        outputs.append(state[0] if isinstance(state, tuple) else state)
+    return torch.stack(outputs), state
+
+
 class SentimentClassification(nn.Module):
     def __init__(self, vocabulary_size: int, embedding_dim: int, rnn_module: type, hidden_size: int, bias: bool = False):
         super().__init__()
@@ -24,10 +37,15 @@ class SentimentClassification(nn.Module):
         self.classifier = nn.Linear(hidden_size, 2)
 
     def forward(self, batch_reviews: Tensor, batch_lengths: Tensor) -> Tensor:
-        """batch_reviews (N, T) token ids, batch_lengths (N,) -> logits (N, 2), read at each review's last token."""
-        hs, _ = self.rnn.sequence(self.embedding(batch_reviews.t()))  # (T, N, H)
+        """batch_reviews (N, T) token ids, batch_lengths (N,) -> logits (N, 2), read at each review's last token.
+        Every length must be 1 to T: a length of 0 would read a state from before the review."""
+        lengths = batch_lengths.to(batch_reviews.device)
+        if lengths.numel() and (int(lengths.min()) < 1 or int(lengths.max()) > batch_reviews.shape[1]):
+            raise ValueError(f"batch_lengths must be from 1 to {batch_reviews.shape[1]} (the padded length), "
+                             f"got {lengths.min().item()} to {lengths.max().item()}")
+        hs = run_sequence(self.rnn, self.embedding(batch_reviews.t()))[0]  # (T, N, H)
         # The recurrence is causal, so padding after a review never reaches its last real state.
-        last = hs[batch_lengths.to(hs.device) - 1, torch.arange(hs.shape[1], device=hs.device)]  # (N, H)
+        last = hs[lengths - 1, torch.arange(hs.shape[1], device=hs.device)]  # (N, H)
         return self.classifier(last)
 
 
@@ -42,7 +60,7 @@ class SentenceGeneration(nn.Module):
         """history (N, T) character ids -> (logits, state after the history). The logits are those of
         the next character (N, V), or with ``every_position`` of the character after each position
         (N, T, V): teacher forcing, every position of a sequence is a training example."""
-        hs, state = self.rnn.sequence(self.embedding(history.t()), state)  # (T, N, H)
+        hs, state = run_sequence(self.rnn, self.embedding(history.t()), state)  # (T, N, H)
         return self.classifier(hs.transpose(0, 1) if every_position else hs[-1]), state
 
 

@@ -13,12 +13,8 @@ from torch import nn
 from hw3core import CELLS, GRUCell, LSTMCell
 
 REPO = Path(__file__).resolve().parents[1]
-CELL_CLASSES = pytest.mark.parametrize("cell_cls", [GRUCell, LSTMCell], ids=["gru", "lstm"])
+CELL_CLASSES = pytest.mark.parametrize("cell_cls", list(CELLS.values()), ids=list(CELLS))  # a new cell gets every test
 WITH_STATE = pytest.mark.parametrize("with_state", [False, True], ids=["zero-state", "given-state"])
-
-
-def test_cell_registry():
-    assert CELLS == {"gru": GRUCell, "lstm": LSTMCell}
 
 
 # ----- parameter counts (the assignment's comparison: input_size=128, hidden_size=100) -----
@@ -87,6 +83,53 @@ def test_lstm_cell_matches_torch_lstm_cell(bias, with_state):
             theirs_state = theirs(x, theirs_state)
             torch.testing.assert_close(ours_state[0], theirs_state[0], rtol=0, atol=1e-5)
             torch.testing.assert_close(ours_state[1], theirs_state[1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("path", ["step", "sequence"])
+def test_lstm_values_and_gradients_match_torch_lstm_cell(path):
+    """torch.nn.LSTMCell as the independent oracle: the same weights give the same states, and the same
+    gradients for the inputs, the initial state and every weight, on the step path and the sequence path."""
+    ours, theirs = lstm_pair(5, 7, bias=True)
+    torch.manual_seed(1)
+    xs = torch.randn(4, 3, 5, dtype=torch.double)
+    h0, c0 = torch.randn(3, 7, dtype=torch.double), torch.randn(3, 7, dtype=torch.double)
+    weights = torch.randn(4, 3, 7, dtype=torch.double)  # a loss that weighs every step's h differently
+    results = []
+    for cell, run in [(ours, path), (theirs, "step")]:
+        x, h, c = (t.clone().requires_grad_() for t in (xs, h0, c0))
+        if run == "sequence":
+            hs, (_, c_last) = cell.sequence(x, (h, c))
+        else:
+            state, steps = (h, c), []
+            for x_t in x:
+                state = cell(x_t, state)
+                steps.append(state[0])
+            hs, c_last = torch.stack(steps), state[1]
+        ((hs * weights).sum() + c_last.sum()).backward()
+        bias_grad = cell.bias.grad if cell is ours else cell.bias_ih.grad  # bias_ih and bias_hh get the same
+        results.append((hs, x.grad, h.grad, c.grad, cell.weight_ih.grad, cell.weight_hh.grad, bias_grad))
+    for mine, reference in zip(*results, strict=True):
+        torch.testing.assert_close(mine, reference, rtol=0, atol=1e-10)
+
+
+@CELL_CLASSES
+def test_cells_run_under_cpu_bfloat16_autocast(cell_cls):
+    """The recurrence keeps float32 under autocast (bfloat16 would lose a state's small changes over
+    hundreds of steps); values and gradients stay within bfloat16's rounding of the float32 ones."""
+    cell = make_cell(cell_cls, input_size=8, hidden_size=16).float()
+    xs = torch.randn(6, 3, 8)
+    grads = []
+    for enabled in (False, True):
+        x = xs.clone().requires_grad_()
+        cell.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            hs, _ = cell.sequence(x)
+            step = cell.output(cell(x[0]))
+        (hs.sum() + step.sum()).backward()
+        grads.append((hs.float(), x.grad, cell.weight_hh.grad.clone(), cell.weight_ih.grad.clone()))
+    assert grads[1][0].dtype == torch.float32
+    for plain, autocast in zip(*grads, strict=True):
+        torch.testing.assert_close(autocast, plain, rtol=0.05, atol=0.05)
 
 
 def test_lstm_cell_none_state_means_zeros():

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from torch import nn
 
 from hw3core import (
     CELLS,
@@ -99,19 +100,11 @@ def test_generation_in_pieces_equals_whole(generation_model, split):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
-def every_position_logits(model, history):
-    """Teacher-forcing logits (N, T, V). The API is being moved from ``forward_every_position(history)``
-    to ``forward(history, every_position=True)``; either one must keep this contract."""
-    if hasattr(model, "forward_every_position"):
-        return model.forward_every_position(history)
-    return model(history, every_position=True)
-
-
 @pytest.mark.parametrize("generation_model", list(CELLS), indirect=True)
 def test_every_position_logits_are_forward_at_each_prefix(generation_model):
     history = torch.randint(0, 20, (2, 6))
     with torch.no_grad():
-        every, _ = every_position_logits(generation_model, history)
+        every, _ = generation_model(history, every_position=True)
         assert every.shape == (2, 6, 20)
         last, _ = generation_model(history)
         torch.testing.assert_close(every[:, -1], last, rtol=0, atol=1e-6)
@@ -324,3 +317,59 @@ def test_pad_reviews_pads_with_pad_to_the_longest_and_keeps_lengths():
     assert lengths.tolist() == [3, 2, 5]
     assert batch.tolist() == [[1, 5, 3, 0, 0], [1, 3, 0, 0, 0], [1, 7, 8, 9, 3]]
     assert SPECIAL_TOKENS.index(PAD) == 0
+
+
+# ----- contracts -----
+
+
+def test_encode_review_refuses_a_max_length_without_room_for_begin_and_end():
+    word_ids = {word: i for i, word in enumerate(SPECIAL_TOKENS + ["good"])}
+    assert encode_review("good good", word_ids, 2) == [word_ids[BEGIN], word_ids[END]]
+    for max_length in (1, 0, -5):  # a slice [: max_length - 2] would count from the end
+        with pytest.raises(ValueError, match="at least 2"):
+            encode_review("good " * 50, word_ids, max_length)
+
+
+def test_the_training_script_refuses_a_max_length_below_two():
+    from training import train_sentiment
+
+    with pytest.raises(SystemExit):
+        train_sentiment.main(["--data", "x.csv", "--max-length", "1"])
+
+
+@pytest.mark.parametrize("sentiment_model", list(CELLS), indirect=True)
+@pytest.mark.parametrize("lengths", [[0, 3], [3, 4]], ids=["zero", "past-the-padding"])
+def test_sentiment_forward_refuses_lengths_outside_the_batch(sentiment_model, lengths):
+    reviews = torch.randint(1, 20, (2, 3))
+    with pytest.raises(ValueError, match="batch_lengths"):
+        sentiment_model(reviews, torch.tensor(lengths))
+
+
+class AssignmentStyleCell(nn.Module):
+    """A cell as the assignment's starter writes one: only forward(x, prev_state), no sequence method.
+    It borrows a project cell's weights, so both must give the same answers."""
+
+    def __init__(self, cell):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x, prev_state=None):
+        return self.cell(x, prev_state)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_models_take_any_assignment_style_cell(cell):
+    torch.manual_seed(0)
+    reference = SentimentClassification(30, 6, CELLS[cell], 8, bias=True)
+    stepping = SentimentClassification(30, 6, CELLS[cell], 8, bias=True)
+    stepping.load_state_dict(reference.state_dict())
+    stepping.rnn = AssignmentStyleCell(stepping.rnn)
+    assert not hasattr(stepping.rnn, "sequence")
+    reviews, lengths = torch.randint(1, 30, (3, 7)), torch.tensor([7, 4, 1])
+    torch.testing.assert_close(stepping(reviews, lengths), reference(reviews, lengths), rtol=0, atol=1e-6)
+
+    writer = SentenceGeneration(30, 6, CELLS[cell], 8, bias=True)
+    logits, state = writer(reviews)
+    writer.rnn = AssignmentStyleCell(writer.rnn)
+    stepped_logits, stepped_state = writer(reviews)
+    torch.testing.assert_close(stepped_logits, logits, rtol=0, atol=1e-6)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from hw3core import CELLS, SentimentClassifier
-from hw3core.text import build_vocabulary
+from hw3core.text import MIN_LENGTH, build_vocabulary
 from training.data import ReviewDataset, balanced_holdout, collate_reviews, read_imdb, seeded_subset
 from training.loop import Task, common_arguments, run
 
@@ -62,6 +62,13 @@ def description(args) -> str:
             f"hidden {args.hidden_size}, first {args.max_length} tokens).")
 
 
+def review_length(value: str) -> int:
+    length = int(value)
+    if length < MIN_LENGTH:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_LENGTH} (BEGIN and END), not {length}")
+    return length
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cell", choices=sorted(CELLS), default="gru")
@@ -69,7 +76,7 @@ def main(argv=None):
     parser.add_argument("--val-size", type=int, default=5000)
     parser.add_argument("--embedding-dim", type=int, default=128)
     parser.add_argument("--hidden-size", type=int, default=100)
-    parser.add_argument("--max-length", type=int, default=200, help="tokens read per review")
+    parser.add_argument("--max-length", type=review_length, default=200, help="tokens read per review (2 or more)")
     parser.add_argument("--min-count", type=int, default=100, help="a word's occurrences to enter the vocabulary")
     parser.add_argument("--max-vocabulary", type=int, default=20_000)
     parser.add_argument("--clip-grad-norm", type=float, default=1.0)
