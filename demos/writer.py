@@ -97,12 +97,14 @@ def build(models: ModelStore) -> None:
         with gr.Column(scale=2):
             text = gr.Textbox(label="Text", lines=22, max_lines=22, autoscroll=True, buttons=["copy"],
                               interactive=False)
-    writing = start.click(generate, inputs=[prime, length, temperature, seed, cell], outputs=text, api_name="generate",
-                          concurrency_id=CONCURRENCY_ID)
+
     def stop_button(active: bool):
         return lambda: gr.Button(interactive=active)
 
-    start.click(stop_button(True), outputs=stop, queue=False, api_visibility="private")
+    # One chain, so the Stop button is on exactly while the text is being written.
+    started = start.click(stop_button(True), outputs=stop, queue=False, api_visibility="private")
+    writing = started.then(generate, inputs=[prime, length, temperature, seed, cell], outputs=text,
+                           api_name="generate", concurrency_id=CONCURRENCY_ID)
     writing.then(stop_button(False), outputs=stop, queue=False, api_visibility="private")
     stop.click(stop_button(False), outputs=stop, cancels=[writing], queue=False, api_visibility="private")
     build_training_panel(models, {name: f"{cell} writer" for cell, name in WRITERS.items()})
