@@ -70,6 +70,12 @@ def check_checkpoint(out, name: str, epochs: int, module: str) -> list[dict]:
     return metrics
 
 
+def kept_row(out, metrics: list[dict]) -> dict:
+    """The metrics of the epoch whose weights the checkpoint holds (``--keep best`` by default)."""
+    kept = json.loads((out / "training.json").read_text())["kept_epoch"]
+    return next(row for row in metrics if row["epoch"] == kept)
+
+
 def evaluate_cli(task: str, out, data, *extra) -> dict:
     result = check_ok(run_module("training.evaluate", task, "--checkpoint", out, "--data", data, *extra))
     scores = last_json_line(result.stdout)
@@ -97,8 +103,8 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
 
     scores = evaluate_cli("domain", out, tiny_pacs)  # --split auto: the recorded validation files
     assert scores["split"] == "val" and scores["n"] == 4
-    assert scores["loss"] == pytest.approx(metrics[-1]["val_loss"], rel=1e-4, abs=1e-4)
-    assert scores["accuracy"] == pytest.approx(metrics[-1]["val_accuracy"])
+    assert scores["loss"] == pytest.approx(kept_row(out, metrics)["val_loss"], rel=1e-4, abs=1e-4)
+    assert scores["accuracy"] == pytest.approx(kept_row(out, metrics)["val_accuracy"])
 
     everything = evaluate_in_process(capsys, "domain", "--checkpoint", out, "--data", tiny_pacs, "--split", "all")
     assert everything["split"] == "all" and everything["n"] == 24
@@ -186,8 +192,8 @@ def test_sentiment_trains_saves_and_evaluates_its_validation_split(tiny_imdb, tm
     else:
         scores = evaluate_in_process(capsys, "sentiment", "--checkpoint", out, "--data", tiny_imdb)
     assert scores["split"] == "val" and scores["n"] == 4
-    assert scores["loss"] == pytest.approx(metrics[-1]["val_loss"], abs=1e-4)
-    assert scores["accuracy"] == pytest.approx(metrics[-1]["val_accuracy"])
+    assert scores["loss"] == pytest.approx(kept_row(out, metrics)["val_loss"], abs=1e-4)
+    assert scores["accuracy"] == pytest.approx(kept_row(out, metrics)["val_accuracy"])
 
     everything = evaluate_in_process(capsys, "sentiment", "--checkpoint", out, "--data", tiny_imdb, "--split", "all")
     assert everything["n"] == 24 and everything["split"] == "all"
@@ -326,7 +332,16 @@ def test_smoke_run_on_the_real_data(real_data, tmp_path, name):
         scores = evaluate_cli(task, out, real_data / data)
         assert scores["split"] == "val"
         assert scores["n"] == json.loads((out / "training.json").read_text())["split"]["val"]
-        assert scores["loss"] == pytest.approx(metrics[-1]["val_loss"], rel=1e-4, abs=1e-4)
+        assert scores["loss"] == pytest.approx(kept_row(out, metrics)["val_loss"], rel=1e-4, abs=1e-4)
     for big in out.glob("*.safetensors"):
         big.unlink()
     (out / "resume.pt").unlink()
+
+
+def test_keep_best_is_the_epoch_of_lowest_validation_loss_and_last_the_last():
+    from training.loop import kept_epoch
+
+    history = [{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": 0.3}, {"epoch": 3, "val_loss": 0.4}]
+    assert kept_epoch(history, "best") == 2 and kept_epoch(history, "last") == 3
+    tie = [{"epoch": 1, "val_loss": 0.3}, {"epoch": 2, "val_loss": 0.3}]
+    assert kept_epoch(tie, "best") == 2  # a tie keeps the later, longer-trained weights
