@@ -1,4 +1,4 @@
-"""How a tab's models were trained: the last epoch's metrics and the curve plots of each checkpoint.
+"""How a tab's models were trained: the kept epoch's metrics and the curve plots of each checkpoint.
 
 Read again on every page load, so a training run that is still going shows its latest epoch.
 """
@@ -11,7 +11,7 @@ import gradio as gr
 from demos.models import ModelStore, ModelUnavailable
 from hw3core.checkpoints import PLOT_FILES, RUN_FILE, read_metrics
 
-COLUMNS = ["Model", "Epochs", "Val accuracy", "Val loss", "Train accuracy", "Train loss", "s / epoch",
+COLUMNS = ["Model", "Epoch kept", "Val accuracy", "Val loss", "Train accuracy", "Train loss", "s / epoch",
            "Examples / s", "Trained on"]
 # Gradio draws gallery tiles square and scrolls after ~500 px; the plots are wide (5 x 3.2 in) and few.
 CSS = """
@@ -23,31 +23,35 @@ def _number(value, digits: int) -> str:
     return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "—"
 
 
-def _hardware(folder: Path) -> str:
+def _run(folder: Path) -> dict:
     try:
-        return str(json.loads((folder / RUN_FILE).read_text()).get("hardware", "—"))
-    except (OSError, ValueError, AttributeError):
-        return "—"
+        run = json.loads((folder / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return run if isinstance(run, dict) else {}
 
 
 def metrics_row(title: str, folder: Path) -> list[str]:
-    """One table row from the checkpoint's last epoch; raises ValueError if metrics.jsonl is unreadable."""
-    last = read_metrics(folder)[-1]
+    """One table row from the epoch whose weights the checkpoint holds (``kept_epoch`` in its
+    training.json, else the last); raises ValueError if metrics.jsonl is unreadable."""
+    history = read_metrics(folder)
+    run = _run(folder)
+    kept = next((row for row in history if row.get("epoch") == run.get("kept_epoch")), history[-1])
     return [
         f"**{title}**",
-        str(last.get("epoch", "—")),
-        _number(last.get("val_accuracy"), 4),
-        _number(last.get("val_loss"), 4),
-        _number(last.get("train_accuracy"), 4),
-        _number(last.get("train_loss"), 4),
-        _number(last.get("epoch_seconds"), 1),
-        _number(last.get("examples_per_second"), 0),
-        _hardware(folder),
+        f"{kept.get('epoch', '—')} of {len(history)}",
+        _number(kept.get("val_accuracy"), 4),
+        _number(kept.get("val_loss"), 4),
+        _number(kept.get("train_accuracy"), 4),
+        _number(kept.get("train_loss"), 4),
+        _number(kept.get("epoch_seconds"), 1),
+        _number(kept.get("examples_per_second"), 0),
+        str(run.get("hardware", "—")),
     ]
 
 
 def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, list[str]]:
-    """Markdown (a table of the last epochs, then what is missing) and the paths of the plots."""
+    """Markdown (a table of the kept epochs, then what is missing) and the paths of the plots."""
     rows, notes, plots = [], [], []
     for name, title in titles.items():
         try:

@@ -243,9 +243,16 @@ def test_a_folder_with_only_the_training_record_still_looks_to_the_hub(tmp_path)
 
 def test_training_report_shows_the_last_epoch_and_the_plots(checkpoints):
     text, plots = training_report(ModelStore(checkpoints), sentiment.MODELS)
-    assert "| **GRU** | 2 | 0.8125 | 0.4500 | 0.8300 | 0.4100 | 12.0 | 1,700 | test fixture |" in text
-    assert "| **LSTM** | 2 | 0.8125 |" in text
+    assert "| **GRU** | 2 of 2 | 0.8125 | 0.4500 | 0.8300 | 0.4100 | 12.0 | 1,700 | test fixture |" in text
+    assert "| **LSTM** | 2 of 2 | 0.8125 |" in text
     assert plots == [str(checkpoints / name / file) for name in sentiment.MODELS for file in PLOT_FILES.values()]
+
+
+def test_training_report_shows_the_kept_epoch_not_the_last(checkpoints, tmp_path):
+    shutil.copytree(checkpoints / "sentiment-gru", tmp_path / "sentiment-gru")
+    (tmp_path / "sentiment-gru" / "training.json").write_text(json.dumps({"hardware": "here", "kept_epoch": 1}))
+    text, _ = training_report(ModelStore(tmp_path), {"sentiment-gru": "GRU"})
+    assert "| **GRU** | 1 of 2 | 0.6000 | 0.6500 | 0.5500 | 0.6900 | 12.5 | 1,600 | here |" in text
 
 
 def test_training_report_says_what_is_missing(checkpoints, tmp_path):
