@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import gradio as gr
+from gradio.data_classes import GradioRootModel, ImageData
 from gradio.utils import get_upload_folder
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -10,6 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from demos.availability import build_availability_notice
 from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
+from demos.inside_domain import build_inside_views
 from demos.models import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
 from hw3core import DOMAINS
@@ -90,6 +92,17 @@ def uploaded_file(value: dict | str | None) -> tuple[str | None, str | None]:
     return path, name
 
 
+class ImageOrPath(GradioRootModel):
+    """gr.Image's file record, or a bare path string, which is what a gradio_client call sends
+    without handle_file: accepted here so that the handler can answer it with a message."""
+
+    root: ImageData | str
+
+
+class ImageInput(gr.Image):
+    data_model = ImageOrPath
+
+
 def build(models: ModelStore) -> None:
     @shown_to_user
     def classify_domain(upload):
@@ -105,7 +118,7 @@ def build(models: ModelStore) -> None:
     build_availability_notice(models, VARIANTS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=280):
-            image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image",
+            image = ImageInput(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image",
                              height=300)
             button = gr.Button("Classify", variant="primary")
         with gr.Column(scale=3):
@@ -129,4 +142,5 @@ def build(models: ModelStore) -> None:
         example_labels=[path.stem for path in examples],
         label="Drawn examples (not from PACS)",
     )
+    build_inside_views(models, VARIANTS, image, read_image=lambda upload: open_image(*uploaded_file(upload)))
     build_training_panel(models, VARIANTS)

@@ -4,6 +4,7 @@ import gradio as gr
 
 from demos.availability import build_availability_notice
 from demos.errors import InvalidInput, shown_to_user
+from demos.inside_sentiment import build_inside_views
 from demos.models import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
 from hw3core import SentimentClassifier
@@ -75,4 +76,5 @@ def build(models: ModelStore) -> None:
     # After the endpoint: the examples' event, named after the same function, must not take its api_name.
     gr.Examples([[text] for text in EXAMPLES], inputs=review, outputs=labels + notes, fn=score_sentiment,
                 run_on_click=True, cache_examples=False, label="Example reviews")
+    build_inside_views(models, MODELS, review, clean_review)
     build_training_panel(models, MODELS)

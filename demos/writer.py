@@ -7,6 +7,7 @@ import gradio as gr
 
 from demos.availability import build_availability_notice
 from demos.errors import InvalidInput, shown_to_user
+from demos.inside_writer import build_inside_views
 from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.training_info import build_training_panel
 from hw3core import ShakespeareWriter
@@ -107,4 +108,5 @@ def build(models: ModelStore) -> None:
                            api_name="generate", concurrency_id=CONCURRENCY_ID)
     writing.then(stop_button(False), outputs=stop, queue=False, api_visibility="private")
     stop.click(stop_button(False), outputs=stop, cancels=[writing], queue=False, api_visibility="private")
+    build_inside_views(models, WRITERS, text, cell)
     build_training_panel(models, {name: f"{cell} writer" for cell, name in WRITERS.items()})

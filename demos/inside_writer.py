@@ -1,0 +1,90 @@
+"""Inside the writers: how surprised the model is by each character, and the candidates it weighed."""
+
+import math
+
+import gradio as gr
+
+from demos.errors import InvalidInput, shown_to_user
+from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
+from hw3core.explain import read_characters
+
+# Read in one pass, one cell step a character: 2,000 keep the view well under a second on two cores.
+MAX_INSPECT_CHARACTERS = 2000
+CANDIDATES = 5
+SHOWN = {"\n": "↵", " ": "␣"}
+HOW_TO_READ = """\
+**Inside the models.** The writer reads a text (what it just wrote, or anything pasted) one character at a time, and
+before each character it gives every character a probability. Each character is coloured by its **surprise**, the
+model's loss there, −ln p(that character): white is expected, full red is as surprising as a blind guess among all
+characters or more. The first character is given, not predicted. Click a character to see the five candidates the
+model weighed there; beside the text, the five it would write next.
+"""
+
+
+def shown(char: str) -> str:
+    return SHOWN.get(char, char)
+
+
+def build_inside_views(models: ModelStore, writers: dict[str, str], text: gr.Textbox, cell: gr.Radio) -> None:
+    """The views, under the writer tab. ``writers``: the cell a user picks -> its checkpoint; ``text``: the
+    written text, which a button copies here; ``cell``: the tab's choice of writer, read by the view too."""
+
+    @shown_to_user
+    def inspect_text(passage, cell=cell.value):
+        if not passage:
+            raise InvalidInput("The text is empty: write something first, or paste a passage.")
+        if len(passage) > MAX_INSPECT_CHARACTERS:
+            raise InvalidInput(f"The text is too long to inspect: at most {MAX_INSPECT_CHARACTERS:,} characters, "
+                               f"not {len(passage):,}. Paste a shorter part.")
+        if cell not in writers:
+            raise InvalidInput(f"The cell must be one of {', '.join(writers)}, not {cell!r}.")
+        try:
+            writer = models.get(writers[cell])
+        except ModelUnavailable as error:
+            raise ModelUnavailable(f"The {cell} writer is not available. {error}") from None
+        unknown = writer.unknown_characters(passage)
+        if unknown:
+            raise InvalidInput(f"The text has characters the model never saw in training: "
+                               f"{' '.join(repr(char) for char in unknown[:10])}.")
+        reading = read_characters(writer, passage, CANDIDATES)
+        blind_guess = math.log(len(writer.characters))
+        colours = [None] + [round(min(s / blind_guess, 1.0), 4) for s in reading.surprise.tolist()]
+        candidates = [{shown(writer.characters[i]): p for i, p in zip(ids, ps, strict=True)}
+                      for ids, ps in zip(reading.top_ids.tolist(), reading.top_probabilities.tolist(), strict=True)]
+        # A newline keeps its line break and gets a mark, so that it can be seen and clicked.
+        characters = [("↵\n" if char == "\n" else char, colour)
+                      for char, colour in zip(passage, colours, strict=True)]
+        state = {"cell": cell, "text": passage, "surprise": reading.surprise.tolist(), "candidates": candidates}
+        return characters, candidates[-1], state
+
+    def selected(state, event: gr.SelectData):
+        if not state or event.index is None:
+            return "", None
+        t = event.index
+        char = shown(state["text"][t])
+        if t == 0:
+            return f"Character 1, **{char}**, is the start: given, not predicted.", None
+        surprise = state["surprise"][t - 1]
+        return (f"Character {t + 1:,}, **{char}**: surprise {surprise:.2f} nats (the {state['cell']} writer gave it "
+                f"p = {math.exp(-surprise):.1%}). The candidates it weighed there:"), state["candidates"][t - 1]
+
+    with gr.Accordion("Inside the models", open=False):
+        gr.Markdown(HOW_TO_READ)
+        passage = gr.Textbox(label="Text to inspect", lines=4, max_lines=8, max_length=MAX_INSPECT_CHARACTERS,
+                             placeholder="Write above and press 'Inspect the written text', or paste a passage here.")
+        with gr.Row():
+            copy = gr.Button("Inspect the written text")
+            inspect = gr.Button("Inspect", variant="primary")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                surprise = gr.HighlightedText(label="Surprise at each character (click one)", show_legend=False)
+            with gr.Column(scale=1, min_width=200):
+                following = gr.Label(num_top_classes=CANDIDATES, label="Top 5 next characters, after the text")
+                picked_note = gr.Markdown(label="Selected character")
+                picked = gr.Label(num_top_classes=CANDIDATES, label="Top 5 at the selected character")
+        reading = gr.State()
+    inputs, outputs = [passage, cell], [surprise, following, reading]
+    inspect.click(inspect_text, inputs=inputs, outputs=outputs, api_name="inspect_text", concurrency_id=CONCURRENCY_ID)
+    copy.click(lambda written: written, inputs=text, outputs=passage, queue=False, api_visibility="private").then(
+        inspect_text, inputs=inputs, outputs=outputs, concurrency_id=CONCURRENCY_ID, api_visibility="private")
+    surprise.select(selected, inputs=reading, outputs=[picked_note, picked], queue=False, api_visibility="private")
