@@ -8,8 +8,9 @@ from demos.errors import InvalidInput, shown_to_user
 from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from hw3core.explain import read_characters
 
-# Read in one pass, one cell step a character: 2,000 keep the view well under a second on two cores.
-MAX_INSPECT_CHARACTERS = 2000
+# Read in one pass, one cell step a character: 1,500 keep the view under a second on two cores for the
+# LSTM writer (0.6 s, `python -m training.benchmark`); the default written text is about 1,000.
+MAX_INSPECT_CHARACTERS = 1500
 CANDIDATES = 5
 SHOWN = {"\n": "↵", " ": "␣"}
 HOW_TO_READ = """\

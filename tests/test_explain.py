@@ -2,6 +2,7 @@
 views' endpoints through gradio_client."""
 
 import copy
+import inspect
 import math
 import threading
 
@@ -15,6 +16,7 @@ from PIL import Image
 from demos.examples import example_images
 from demos.inside_domain import DOMAIN_COLOURS
 from demos.inside_sentiment import GATE_VIEWS, NOT_READ
+from demos.inside_writer import MAX_INSPECT_CHARACTERS
 from hw3core import ALEXNET_VARIANTS, DOMAINS, GRUCell, LSTMCell
 from hw3core.explain import (
     cell_gates,
@@ -329,7 +331,7 @@ def test_inspect_text_colours_each_character_and_gives_five_candidates(client, c
         ("/gates", [""], "empty"),
         ("/inspect_text", ["", "GRU"], "empty"),
         ("/inspect_text", ["ROMEO ☃", "GRU"], "never saw"),
-        ("/inspect_text", ["R" * 2001, "GRU"], "at most 2,000"),
+        ("/inspect_text", ["R" * (MAX_INSPECT_CHARACTERS + 1), "GRU"], f"at most {MAX_INSPECT_CHARACTERS:,}"),
     ],
 )
 def test_invalid_input_to_a_view_gives_a_message(client, api_name, arguments, words):
@@ -351,3 +353,18 @@ def test_every_view_names_the_missing_models_and_how_to_train_them(tmp_path):
                 client.predict(*arguments, api_name=api_name)
             assert words in error.value.message, api_name
 
+
+
+def test_the_benchmark_times_every_view():
+    from training import benchmark
+
+    # Its writer input is the longest the view reads (training/ may not import demos/ to ask).
+    assert inspect.signature(benchmark.bench_views).parameters["characters"].default == MAX_INSPECT_CHARACTERS
+    rows = benchmark.bench_views(torch.device("cpu"), repeats=1, review_words=5, characters=20)
+    assert [row["view"] for row in rows] == ["explain_domain", "first_layers", "read_review", "word_influence",
+                                             "gates", "inspect_text", "inspect_text"]
+    assert all(row["seconds"] > 0 for row in rows)
+    table = benchmark.format_table({"machine": "test", "torch": torch.__version__, "cells": [], "sentiment": [],
+                                    "writer": {"characters_per_s_trained": 1.0, "write_1000_carried_s": 1.0,
+                                               "write_1000_reread_s": 1.0}, "alexnet": [], "views": rows})
+    assert "| /gates | 5 words, GRU and LSTM |" in table and "| /inspect_text | 20 characters, LSTM writer |" in table

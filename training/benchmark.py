@@ -18,10 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hw3core import ALEXNET_VARIANTS, CELLS, SentimentClassifier, ShakespeareWriter
+from hw3core import ALEXNET_VARIANTS, CELLS, SentimentClassifier, ShakespeareWriter, explain
 from hw3core.checkpoints import WEIGHTS_FILE, load_local
 from hw3core.compression import COMPRESSED_FILE
 from hw3core.numerics import flush_denormals
+from hw3core.text import SPECIAL_TOKENS
 from training.loop import hardware
 
 BUILTIN = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -232,6 +233,35 @@ def bench_alexnet_files(root: Path, device, repeats) -> list[dict]:
     return rows
 
 
+def bench_views(device, repeats, review_words: int = 198, characters: int = 1500) -> list[dict]:
+    """The methods behind the app's "Inside the models" views, at the shipped models' sizes and the
+    largest input each view takes: one image, a review filling the 200-token window, the longest text
+    the writer view reads (demos.inside_writer.MAX_INSPECT_CHARACTERS). Each row is one view with
+    every model it shows (rendering not included)."""
+    torch.manual_seed(0)
+    alexnets = [cls().to(device).eval() for cls in ALEXNET_VARIANTS.values()]
+    image = torch.randn(1, 3, 227, 227, device=device)
+    vocabulary = SPECIAL_TOKENS + [f"w{i}" for i in range(20_000 - len(SPECIAL_TOKENS))]
+    classifiers = [SentimentClassifier(vocabulary, cell).to(device).eval() for cell in CELLS]
+    review = " ".join(f"w{i}" for i in range(100, 100 + review_words))
+    letters = "".join(chr(c) for c in range(32, 97))
+    text = (letters * (characters // len(letters) + 1))[:characters]
+    both = f"{review_words} words, GRU and LSTM"
+    views = [
+        ("explain_domain", "one image, 3 AlexNets", lambda: [explain.grad_cam(m, image) for m in alexnets]),
+        ("first_layers", "3 AlexNets",
+         lambda: [(explain.kernel_grid(m.conv1.weight.detach().cpu()), explain.layer_table(m)) for m in alexnets]),
+        ("read_review", both, lambda: [explain.prefix_curve(m, review) for m in classifiers]),
+        ("word_influence", both, lambda: [explain.occlusion(m, review) for m in classifiers]),
+        ("gates", both, lambda: [explain.review_gates(m, review) for m in classifiers]),
+    ]
+    for cell in CELLS:
+        writer = ShakespeareWriter(letters, cell).to(device).eval()
+        views.append(("inspect_text", f"{characters:,} characters, {cell.upper()} writer",
+                      lambda writer=writer: explain.read_characters(writer, text)))
+    return [{"view": view, "input": input_, "seconds": timed(run, repeats, device)} for view, input_, run in views]
+
+
 def format_table(results: dict) -> str:
     lines = [f"Benchmark on {results['machine']} (torch {results['torch']})", "",
              "| shape | cell | pass | custom (s) | torch.nn (s) | custom / torch.nn | matrix products alone (s) "
@@ -258,6 +288,9 @@ def format_table(results: dict) -> str:
         lines += ["", "| AlexNet checkpoint | weights | file (MB) | load (s) | one image (ms) |", "|---|---|---|---|---|"]
         lines += [f"| {r['variant']} | {r['weights']} | {r['megabytes']:.1f} | {r['load_s']:.2f} | {r['latency_ms']:.1f} |"
                   for r in results["alexnet_files"]]
+    if results.get("views"):
+        lines += ["", "| app view (hw3core method) | input | seconds |", "|---|---|---|"]
+        lines += [f"| /{r['view']} | {r['input']} | {r['seconds']:.3f} |" for r in results["views"]]
     return "\n".join(lines)
 
 
@@ -280,7 +313,8 @@ def main(argv=None) -> dict:
                "cells": bench_cells(device, repeats), "sentiment_as_trained": bench_sentiment_as_trained(device, repeats),
                "sentiment": bench_sentiment(device, repeats),
                "writer": bench_writer(device, repeats), "alexnet": bench_alexnets(device, repeats),
-               "alexnet_files": bench_alexnet_files(args.checkpoints, device, repeats)}
+               "alexnet_files": bench_alexnet_files(args.checkpoints, device, repeats),
+               "views": bench_views(device, repeats)}
     print(format_table(results))
     if args.json:
         with open(args.json, "w") as file:
