@@ -21,6 +21,11 @@ DOMAIN_COLOURS = {domain.replace("_", " "): colour
 MAP_OPACITY = 0.7
 # Kernels are drawn about this many pixels wide: 11x11 kernels at 4x, 21x21 at 2x.
 KERNEL_PIXELS = 44
+# The layer tables share a third of the page each: tighter cells, and shapes and counts kept on one line.
+TABLE_CSS = """
+.inside-layers th, .inside-layers td { padding: 3px 6px !important; font-size: var(--text-sm); }
+.inside-layers td:not(:first-child) { white-space: nowrap; overflow-wrap: normal; }
+"""
 HOW_TO_READ = """\
 **Where each AlexNet looked** (Grad-CAM): for each domain, the last convolutional layer's channels are weighted
 by how much raising them would raise that domain's score, and summed; what remains after a ReLU is drawn over the
@@ -54,15 +59,30 @@ def kernel_image(model: nn.Module) -> np.ndarray:
                                                            Image.Resampling.NEAREST))
 
 
+def describe(layer: nn.Module) -> str:
+    """A layer in the assignment's table's terms: 'conv 11×11, 96, stride 4', 'max pool 3×3, stride 2'."""
+    if isinstance(layer, nn.Conv2d):
+        (k, _), (s, _), (p, _) = layer.kernel_size, layer.stride, layer.padding
+        return f"conv {k}×{k}, {layer.out_channels}, stride {s}" + (f", pad {p}" if p else "")
+    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+        kind = "max" if isinstance(layer, nn.MaxPool2d) else "average"
+        return f"{kind} pool {layer.kernel_size}×{layer.kernel_size}, stride {layer.stride}"
+    if isinstance(layer, nn.Linear):
+        return f"linear {layer.in_features:,} → {layer.out_features:,}"
+    if isinstance(layer, nn.Dropout):
+        return f"dropout {layer.p}"
+    return type(layer).__name__
+
+
 def architecture(model: nn.Module, title: str) -> str:
     """A Markdown table: each layer, its output shape for one 227×227 image and its parameters."""
     rows = layer_table(model)
     cam_layer = rows[last_conv_index(model) - 1].name
-    lines = [f"**{title}** ({sum(r.parameters for r in rows):,} parameters; Grad-CAM reads `{cam_layer}`)", "",
-             "| layer | | output | parameters |", "|---|---|---|---:|"]
+    lines = [f"**{title}**: {sum(r.parameters for r in rows):,} parameters; Grad-CAM reads `{cam_layer}`", "",
+             "| layer | output | weights |", "|---|---|---:|"]
     for row in rows:
         shape = "×".join(str(size) for size in row.output_shape)
-        lines.append(f"| `{row.name}` | `{row.layer}` | {shape} | {row.parameters:,} |")
+        lines.append(f"| `{row.name}` {describe(row.layer)} | {shape} | {row.parameters:,} |")
     return "\n".join(lines)
 
 
@@ -84,22 +104,27 @@ def build_inside_views(models: ModelStore, variants: dict[str, str], image: gr.I
                 *[architecture(model, title) for model, title in zip(loaded, variants.values(), strict=True)])
 
     with gr.Accordion("Inside the models", open=False):
-        gr.Markdown(HOW_TO_READ)
-        explain = gr.Button("Where did each AlexNet look?")
-        with gr.Row():
-            maps = [gr.AnnotatedImage(label=f"{title}: where it looked, per domain", color_map=DOMAIN_COLOURS,
-                                      height=300, min_width=220) for title in variants.values()]
-        gr.Markdown("**The first layer.** Each conv1 kernel as a small RGB image, scaled around zero: grey is 0, "
-                    "a bright channel a positive weight, a dark one a negative weight. AlexNet and AlexNetAvgPooling "
-                    "learn 11×11 kernels, AlexNetLargeKernel 21×21. Below each: the layers, with the shape of what "
-                    "each one hands on for one 227×227 image (channels × height × width).")
-        show_layers = gr.Button("Show the first layers and the architectures")
-        with gr.Row(equal_height=False):
-            kernels, tables = [], []
-            for title in variants.values():
-                with gr.Column(min_width=220):
-                    kernels.append(gr.Image(label=f"{title}: conv1 kernels", interactive=False, format="png"))
-                    tables.append(gr.Markdown(label=f"{title} layers"))
+        with gr.Column(elem_classes="inside-gradcam"):  # the browser test's screenshot of this view
+            gr.Markdown(HOW_TO_READ)
+            explain = gr.Button("Where did each AlexNet look?")
+            with gr.Row():
+                maps = [gr.AnnotatedImage(label=f"{title}: where it looked, per domain", color_map=DOMAIN_COLOURS,
+                                          height=300, min_width=220) for title in variants.values()]
+        with gr.Column(elem_classes="inside-layers"):
+            gr.HTML(f"<style>{TABLE_CSS}</style>")
+            gr.Markdown("**The first layer.** Each conv1 kernel as a small RGB image, scaled around zero: grey is 0, "
+                        "a bright channel a positive weight, a dark one a negative weight. AlexNet and "
+                        "AlexNetAvgPooling learn 11×11 kernels, AlexNetLargeKernel 21×21. Below each: the layers, "
+                        "with the shape of what each one hands on for one 227×227 image "
+                        "(channels × height × width).")
+            show_layers = gr.Button("Show the first layers and the architectures")
+            with gr.Row(equal_height=False):
+                kernels, tables = [], []
+                for title in variants.values():
+                    with gr.Column(min_width=220):
+                        kernels.append(gr.Image(label=f"{title}: conv1 kernels", interactive=False, format="png",
+                                                height=300))
+                        tables.append(gr.Markdown(label=f"{title} layers"))
     explain.click(explain_domain, inputs=image, outputs=maps, api_name="explain_domain", preprocess=False,
                   concurrency_id=CONCURRENCY_ID)
     show_layers.click(first_layers, outputs=kernels + tables, api_name="first_layers", concurrency_id=CONCURRENCY_ID)

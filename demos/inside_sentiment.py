@@ -99,26 +99,28 @@ def build_inside_views(models: ModelStore, classifiers: dict[str, str], review: 
     with gr.Accordion("Inside the models", open=False):
         gr.Markdown(HOW_TO_READ)
         look = gr.Button("Look inside: read the review word by word")
-        gr.Markdown("#### Word by word")
-        curve = gr.LinePlot(x="word number", y="p(positive)", color="model", y_lim=[0, 1],
-                            color_map=dict(zip(classifiers.values(), LINE_COLOURS, strict=False)),
-                            tooltip=["model", "word number", "word", "p(positive)"],
-                            label="p(positive) after each word", height=280)
-        words = gr.HighlightedText(label="The words, as the models read them", color_map={NOT_READ: "#d0d0d0"},
-                                   show_legend=True)
-        gr.Markdown("#### Which words mattered")
-        with gr.Row():
-            influence = [gr.HighlightedText(label=f"{title}: each word's push (red: positive, purple: negative)",
-                                            show_legend=True) for title in classifiers.values()]
-        gr.Markdown("#### The gates, per word")
-        with gr.Row():
-            maps = [gr.Image(label=f"{classifiers[name]} {gate} gate (units × tokens)", interactive=False,
-                             format="png", min_width=220) for name, gate in GATE_VIEWS]
-        means = gr.LinePlot(x="token number", y="mean", color="gate", y_lim=[0, 1],
-                            color_map={f"{classifiers[name]} {gate}": colour
-                                       for (name, gate), colour in zip(GATE_VIEWS, LINE_COLOURS, strict=True)},
-                            tooltip=["gate", "token number", "token", "mean"], label="Mean gate value per token",
-                            height=240)
+        with gr.Column(elem_classes="inside-curve"):  # each section is one of the browser test's screenshots
+            gr.Markdown("#### Word by word")
+            curve = gr.LinePlot(x="word number", y="p(positive)", color="model", y_lim=[0, 1],
+                                color_map=dict(zip(classifiers.values(), LINE_COLOURS, strict=False)),
+                                tooltip=["model", "word number", "word", "p(positive)"],
+                                label="p(positive) after each word")
+            words = gr.HighlightedText(label="The words, as the models read them", color_map={NOT_READ: "#d0d0d0"},
+                                       show_legend=True)
+        with gr.Column(elem_classes="inside-influence"):
+            gr.Markdown("#### Which words mattered")
+            with gr.Row():
+                influence = [gr.HighlightedText(label=f"{title}: each word's push (red: positive, purple: negative)",
+                                                show_legend=True) for title in classifiers.values()]
+        with gr.Column(elem_classes="inside-gates"):
+            gr.Markdown("#### The gates, per word")
+            with gr.Row():
+                maps = [gr.Image(label=f"{classifiers[name]} {gate} gate (units × tokens)", interactive=False,
+                                 format="png", height=320, min_width=220) for name, gate in GATE_VIEWS]
+            means = gr.LinePlot(x="token number", y="mean", color="gate", y_lim=[0, 1],
+                                color_map={f"{classifiers[name]} {gate}": colour
+                                           for (name, gate), colour in zip(GATE_VIEWS, LINE_COLOURS, strict=True)},
+                                tooltip=["gate", "token number", "token", "mean"], label="Mean gate value per token")
     look.click(read_review, inputs=review, outputs=[curve, words], api_name="read_review",
                concurrency_id=CONCURRENCY_ID)
     look.click(word_influence, inputs=review, outputs=influence, api_name="word_influence",

@@ -13,6 +13,16 @@ from hw3core.explain import read_characters
 MAX_INSPECT_CHARACTERS = 1500
 CANDIDATES = 5
 SHOWN = {"\n": "↵", " ": "␣"}
+# gr.HighlightedText draws each token as a padded chip, with a space between chips: right for words, unreadable
+# for characters. This makes the surprise view read as text (the spaces between chips shrink to nothing).
+TEXT_CSS = """
+.surprise-text .textfield { display: block; }
+.surprise-text .token-container { display: inline; }
+.surprise-text .textfield, .surprise-text .token-container, .surprise-text .token { font-size: 0; }
+.surprise-text .token { padding: 0 !important; margin: 0 !important; border-radius: 0 !important; }
+.surprise-text .token .text { font-size: var(--text-md); font-family: var(--font-mono); white-space: pre-wrap;
+                              background-color: inherit; }
+"""
 HOW_TO_READ = """\
 **Inside the models.** The writer reads a text (what it just wrote, or anything pasted) one character at a time, and
 before each character it gives every character a probability. Each character is coloured by its **surprise**, the
@@ -69,7 +79,7 @@ def build_inside_views(models: ModelStore, writers: dict[str, str], text: gr.Tex
         return (f"Character {t + 1:,}, **{char}**: surprise {surprise:.2f} nats (the {state['cell']} writer gave it "
                 f"p = {math.exp(-surprise):.1%}). The candidates it weighed there:"), state["candidates"][t - 1]
 
-    with gr.Accordion("Inside the models", open=False):
+    with gr.Accordion("Inside the models", open=False), gr.Column(elem_classes="inside-writer"):
         gr.Markdown(HOW_TO_READ)
         passage = gr.Textbox(label="Text to inspect", lines=4, max_lines=8, max_length=MAX_INSPECT_CHARACTERS,
                              placeholder="Write above and press 'Inspect the written text', or paste a passage here.")
@@ -78,7 +88,9 @@ def build_inside_views(models: ModelStore, writers: dict[str, str], text: gr.Tex
             inspect = gr.Button("Inspect", variant="primary")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                surprise = gr.HighlightedText(label="Surprise at each character (click one)", show_legend=False)
+                surprise = gr.HighlightedText(label="Surprise at each character (click one)", show_legend=False,
+                                              elem_classes="surprise-text")
+                gr.HTML(f"<style>{TEXT_CSS}</style>")
             with gr.Column(scale=1, min_width=200):
                 following = gr.Label(num_top_classes=CANDIDATES, label="Top 5 next characters, after the text")
                 picked_note = gr.Markdown(label="Selected character")

@@ -85,7 +85,7 @@ def kernel_grid(weight: Tensor, columns: int = 12, gap: int = 1) -> Tensor:
 @dataclass
 class LayerRow:
     name: str
-    layer: str
+    layer: nn.Module
     output_shape: tuple[int, ...]
     parameters: int
 
@@ -97,7 +97,7 @@ def layer_table(model: nn.Sequential, image_size: int = IMAGE_SIZE) -> list[Laye
     rows = []
     for name, layer in model.named_children():
         x = layer(x)
-        rows.append(LayerRow(name, repr(layer), tuple(x.shape[1:]), sum(p.numel() for p in layer.parameters())))
+        rows.append(LayerRow(name, layer, tuple(x.shape[1:]), sum(p.numel() for p in layer.parameters())))
     return rows
 
 

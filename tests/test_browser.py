@@ -3,6 +3,10 @@
 Needs Debian's chromium and the Python package playwright (its driver only: never
 ``playwright install``); skipped where either is missing. Screenshots go to HW3_SCREENSHOTS, else
 a temporary folder: these show the tiny test models, not the README's screenshots of the real ones.
+HW3_BROWSER_CHECKPOINTS serves another checkpoint root instead of the tiny models; the "Inside the
+models" views take their screenshots of the trained ones with
+
+    HW3_BROWSER_CHECKPOINTS=checkpoints HW3_SCREENSHOTS=docs/screenshots pytest tests/test_browser.py -k inside
 """
 
 import os
@@ -12,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import running_app
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -29,7 +34,17 @@ PERCENT = re.compile(r"^\d+(\.\d+)?%$")  # one row of a gr.Label
 
 
 @pytest.fixture(scope="module")
-def page(app_url, tmp_path_factory):
+def served_url(request):
+    root = os.environ.get("HW3_BROWSER_CHECKPOINTS")
+    if root is None:
+        yield request.getfixturevalue("app_url")
+        return
+    with running_app(Path(root)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(served_url, tmp_path_factory):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
             tmp_path_factory.mktemp("chromium-profile"),
@@ -41,7 +56,7 @@ def page(app_url, tmp_path_factory):
         page = browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         sync_api.expect.set_options(timeout=TIMEOUT_MS)
-        page.goto(app_url)
+        page.goto(served_url)
         yield page
         browser.close()
 
@@ -55,6 +70,16 @@ def screenshot(page, name: str) -> None:
     page.mouse.move(0, 0)  # no hover highlight where the last click was
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def screenshot_of(page, selector: str, name: str) -> None:
+    """One part of the page, once its images have loaded."""
+    part = page.locator(selector).first
+    part.scroll_into_view_if_needed()
+    page.wait_for_function("() => Array.from(document.images).every(image => image.complete)")
+    page.mouse.move(0, 0)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    part.screenshot(path=SCREENSHOTS / f"{name}.png")
 
 
 def open_tab(page, title: str):
@@ -108,3 +133,64 @@ def test_writer_keeps_its_text_when_a_prime_is_refused_and_stop_is_idle_when_not
     sync_api.expect(page.get_by_text("characters the model never saw")).to_be_visible()
     assert text.input_value() == written
     prime.fill("ROMEO")
+
+
+# ----- inside the models -----
+
+
+def open_inside(tab):
+    tab.get_by_role("button", name="Inside the models").click()
+
+
+def test_inside_the_alexnets_where_they_looked_and_their_first_layers(page):
+    tab = open_tab(page, TABS[0])
+    tab.get_by_role("button", name="cartoon", exact=True).click()  # the example, not a label's row
+    sync_api.expect(tab.get_by_text(PERCENT)).to_have_count(3 * 4)
+    open_inside(tab)
+    tab.get_by_role("button", name="Where did each AlexNet look?").click()
+    maps = tab.locator(".inside-gradcam")
+    for domain in ("art painting", "cartoon", "photo", "sketch"):  # each variant's legend
+        sync_api.expect(maps.get_by_text(domain, exact=True)).to_have_count(3)
+    sync_api.expect(maps.locator("img")).to_have_count(3 * 5)  # each image under its four maps
+    screenshot_of(page, ".inside-gradcam", "inside-domain-gradcam")
+    tab.get_by_role("button", name="Show the first layers and the architectures").click()
+    layers = tab.locator(".inside-layers")
+    sync_api.expect(layers.locator("table")).to_have_count(3)
+    sync_api.expect(layers.locator("img")).to_have_count(3)
+    sync_api.expect(layers).to_contain_text("conv 21×21, 96, stride 8")  # the large kernels
+    screenshot_of(page, ".inside-layers", "inside-domain-first-layers")
+
+
+def test_inside_the_sentiment_models_curve_words_and_gates(page):
+    tab = open_tab(page, TABS[1])
+    tab.get_by_label("Review").fill(
+        "The first half is slow and the lead is miscast, but the last forty minutes are gripping and the score is "
+        "wonderful.")
+    open_inside(tab)
+    tab.get_by_role("button", name="Look inside: read the review word by word").click()
+    sync_api.expect(tab.locator(".inside-curve canvas, .inside-curve svg").first).to_be_visible()
+    sync_api.expect(tab.locator(".inside-curve").get_by_text("wonderful", exact=False)).not_to_have_count(0)
+    sync_api.expect(tab.locator(".inside-influence").get_by_text("gripping", exact=False)).to_have_count(2)
+    sync_api.expect(tab.locator(".inside-gates img")).to_have_count(3)
+    sync_api.expect(tab.locator(".inside-gates canvas, .inside-gates svg").first).to_be_visible()
+    screenshot_of(page, ".inside-curve", "inside-sentiment-curve")
+    screenshot_of(page, ".inside-influence", "inside-sentiment-influence")
+    screenshot_of(page, ".inside-gates", "inside-sentiment-gates")
+
+
+def test_inside_the_writer_surprise_and_candidates(page):
+    tab = open_tab(page, TABS[2])
+    tab.get_by_label("Prime").fill("JULIET")  # a text no other test writes: its full length says writing is done
+    tab.get_by_role("button", name="Write").click()
+    written = re.compile(r"^JULIET[\s\S]{1000}$")
+    sync_api.expect(tab.locator("textarea").nth(1)).to_have_value(written)  # below the prime
+    open_inside(tab)
+    tab.get_by_role("button", name="Inspect the written text").click()
+    view = tab.locator(".inside-writer")
+    sync_api.expect(view.get_by_label("Text to inspect")).to_have_value(written)
+    sync_api.expect(view.get_by_text(PERCENT)).to_have_count(5)  # the next character's candidates
+    view.get_by_text("L", exact=True).first.click()  # the third character of JULIET
+    sync_api.expect(view.get_by_text(re.compile(r"^Character 3, L: surprise"))).to_be_visible()
+    sync_api.expect(view.get_by_text(PERCENT)).to_have_count(2 * 5)
+    screenshot_of(page, ".inside-writer", "inside-writer")
+    tab.get_by_label("Prime").fill("ROMEO")

@@ -273,7 +273,9 @@ def test_first_layers_shows_each_variants_kernels_and_grid(client):
     sizes = [Image.open(path).size for path in kernels]
     assert len(sizes) == 3 and sizes[0] == sizes[2] != sizes[1]
     assert "| 256×13×13 |" in alexnet and "| 256×13×13 |" in avg_pooling and "| 256×6×6 |" in large_kernel
-    assert "Conv2d(3, 96, kernel_size=(21, 21)" in large_kernel and "Conv2d(3, 96, kernel_size=(11, 11)" in alexnet
+    assert "| `conv1` conv 21×21, 96, stride 8, pad 1 | 96×27×27 |" in large_kernel
+    assert "| `conv1` conv 11×11, 96, stride 4 | 96×55×55 |" in alexnet
+    assert "| `avgpool13` average pool 3×3, stride 2 | 256×6×6 |" in avg_pooling
 
 
 def test_read_review_ends_each_curve_on_the_scored_answer(client):
