@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import gradio as gr
-from gradio.data_classes import GradioRootModel, ImageData
 from gradio.utils import get_upload_folder
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -92,17 +91,6 @@ def uploaded_file(value: dict | str | None) -> tuple[str | None, str | None]:
     return path, name
 
 
-class ImageOrPath(GradioRootModel):
-    """gr.Image's file record, or a bare path string, which is what a gradio_client call sends
-    without handle_file: accepted here so that the handler can answer it with a message."""
-
-    root: ImageData | str
-
-
-class ImageInput(gr.Image):
-    data_model = ImageOrPath
-
-
 def build(models: ModelStore) -> None:
     @shown_to_user
     def classify_domain(upload):
@@ -118,7 +106,7 @@ def build(models: ModelStore) -> None:
     build_availability_notice(models, VARIANTS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=280):
-            image = ImageInput(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image",
+            image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image",
                              height=300)
             button = gr.Button("Classify", variant="primary")
         with gr.Column(scale=3):
