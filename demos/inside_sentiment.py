@@ -14,6 +14,9 @@ from hw3core.explain import occlusion, prefix_curve, review_gates
 # The gates drawn, in the API's order: (checkpoint, gate of its cell).
 GATE_VIEWS = [("sentiment-gru", "update"), ("sentiment-lstm", "input"), ("sentiment-lstm", "forget")]
 NOT_READ = "not read: past the window"
+# Word influence is scaled to the strongest word, but never to less than this change of p(positive): a model
+# already certain moves by millionths, and scaling those up would paint rounding noise at full strength.
+MIN_INFLUENCE_SCALE = 0.01
 LINE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c"]
 # Viridis at five points (dark purple for 0, yellow for 1), interpolated: the app has no matplotlib.
 VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
@@ -28,7 +31,8 @@ HOW_TO_READ = """\
   end tokens); words after those are greyed in the text under the curve.
 - **Which words mattered:** each word replaced in turn by the unknown-word token; the colour is how much p(positive)
   fell without it (red: the word pushed towards *positive*, purple: towards *negative*), scaled for each model to its
-  strongest word. A model already certain moves little: compare the colours within one model, not across the two.
+  strongest word (or to 1 percentage point, if no word moves it that much: a model already certain moves little).
+  Compare the colours within one model rather than across the two.
 - **The gates, per word:** the GRU's update gate (how much of the state each word rewrites) against the LSTM's input
   gate (how much it writes) and forget gate (how much of its memory it keeps). One row per hidden unit, sorted by its
   mean, one column per token; dark 0, yellow 1. The line below is each gate's mean over the units.
@@ -77,8 +81,7 @@ def build_inside_views(models: ModelStore, classifiers: dict[str, str], review: 
         views = []
         for name in classifiers:
             tokens, change = occlusion(classifier[name], text)
-            strongest = float(change.abs().max())
-            scores = (change / strongest if strongest > 0 else change).tolist()
+            scores = (change / max(float(change.abs().max()), MIN_INFLUENCE_SCALE)).tolist()
             unread = [None] * (len(tokens.tokens) - tokens.read)
             views.append(spaced(tokens.tokens, [round(s, 4) for s in scores] + unread))
         return tuple(views)

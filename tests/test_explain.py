@@ -15,9 +15,10 @@ from PIL import Image
 
 from demos.examples import example_images
 from demos.inside_domain import DOMAIN_COLOURS
-from demos.inside_sentiment import GATE_VIEWS, NOT_READ
+from demos.inside_sentiment import GATE_VIEWS, MIN_INFLUENCE_SCALE, NOT_READ
 from demos.inside_writer import MAX_INSPECT_CHARACTERS
-from hw3core import ALEXNET_VARIANTS, DOMAINS, GRUCell, LSTMCell
+from hw3core import ALEXNET_VARIANTS, DOMAINS, GRUCell, LSTMCell, SentimentClassifier
+from hw3core.checkpoints import load_local
 from hw3core.explain import (
     cell_gates,
     grad_cam,
@@ -295,13 +296,17 @@ def test_read_review_greys_the_words_past_the_window(client):
     assert [entry["class_or_confidence"] for entry in words] == [None] * 198 + [NOT_READ] * 42
 
 
-def test_word_influence_scores_each_word_for_each_model(client):
+def test_word_influence_scores_each_word_for_each_model(client, checkpoints):
     review = "the film was zebra good"
-    for view in client.predict(review, api_name="/word_influence"):
+    for view, name in zip(client.predict(review, api_name="/word_influence"), ("sentiment-gru", "sentiment-lstm"),
+                          strict=True):
         scores = [entry["class_or_confidence"] for entry in view]
         assert [entry["token"].strip() for entry in view] == review.split()
         assert scores[3] == 0  # out of the vocabulary already: replacing it changes nothing
-        assert max(abs(s) for s in scores) == pytest.approx(1)  # scaled to the strongest word
+        _, change = occlusion(load_local(SentimentClassifier, checkpoints / name), review)
+        scale = max(float(change.abs().max()), MIN_INFLUENCE_SCALE)  # the strongest word, unless it is tiny
+        assert scores == pytest.approx((change / scale).tolist(), abs=1e-4)
+        assert max(abs(s) for s in scores) > 0
 
 
 def test_gates_draws_each_gate_and_its_mean(client):
