@@ -50,10 +50,10 @@ def grad_cam(model: AlexNet, images: Tensor) -> GradCam:
     convolution's channels weighted by the spatial mean of d(score c)/d(channel), summed, ReLU.
     The model must be in eval mode (dropout off), as the app's are."""
     features, head = split_at_last_conv(model)
-    with torch.enable_grad():
-        with torch.no_grad():
-            activations = features(images)  # (N, K, h, w)
-        N, classes = activations.shape[0], model.num_classes
+    with torch.no_grad():
+        activations = features(images)  # (N, K, h, w)
+    N, classes = activations.shape[0], model.num_classes
+    with torch.enable_grad():  # whatever the caller's mode: the head's gradient is the method
         # One copy of the activations per class: the head treats images independently, so the gradient
         # of the summed scores reaches each copy from its own class's score alone. One backward pass.
         copies = activations.repeat_interleave(classes, dim=0).requires_grad_()  # (N*C, K, h, w)

@@ -111,6 +111,8 @@ def test_grad_cam_leaves_the_shared_model_as_it_was_and_concurrent_calls_agree(s
     for thread in threads:
         thread.join()
     assert all(torch.allclose(result, alone) for result in results)
+    with torch.no_grad():  # a caller that switched gradients off gets the same maps
+        assert torch.allclose(grad_cam(model, x).maps, alone)
     assert all(p.grad is None for p in model.parameters())
     assert not any(module._forward_hooks or module._backward_hooks for module in model.modules())
 
