@@ -16,7 +16,7 @@ SHOWN = {"\n": "↵", " ": "␣"}
 # gr.HighlightedText draws each token as a padded chip, with a space between chips: right for words, unreadable
 # for characters. This makes the surprise view read as text (the spaces between chips shrink to nothing).
 TEXT_CSS = """
-.surprise-text .textfield { display: block; }
+.surprise-text .textfield { display: block; line-height: 1.5; }
 .surprise-text .token-container { display: inline; }
 .surprise-text .textfield, .surprise-text .token-container, .surprise-text .token { font-size: 0; }
 .surprise-text .token { padding: 0 !important; margin: 0 !important; border-radius: 0 !important; }
