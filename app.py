@@ -14,6 +14,8 @@ API (gradio_client, api_name as below):
     /classify_domain   image -> AlexNet, AlexNetLargeKernel, AlexNetAvgPooling labels, then their notes
     /score_sentiment   review -> GRU, LSTM labels, then their notes
     /generate          prime, length, temperature, seed, cell ("GRU" or "LSTM", default GRU) -> the text, streamed
+Inside the models: /explain_domain (image -> Grad-CAM per variant), /first_layers, /read_review,
+    /word_influence, /gates (review -> the views), /inspect_text (text, cell -> surprise, top-5)
 """
 
 import argparse
