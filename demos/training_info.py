@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from demos.models import ModelStore, ModelUnavailable
-from hw3core.checkpoints import PLOT_FILES, RUN_FILE, read_metrics
+from hw3core.checkpoints import PLOT_FILES, RUN_FILE, kept_metrics, read_metrics
 
 COLUMNS = ["Model", "Epoch kept", "Val accuracy", "Val loss", "Train accuracy", "Train loss", "s / epoch",
            "Examples / s", "Trained on"]
@@ -36,7 +36,7 @@ def metrics_row(title: str, folder: Path) -> list[str]:
     training.json, else the last); raises ValueError if metrics.jsonl is unreadable."""
     history = read_metrics(folder)
     run = _run(folder)
-    kept = next((row for row in history if row.get("epoch") == run.get("kept_epoch")), history[-1])
+    kept = kept_metrics(run, history)
     return [
         f"**{title}**",
         f"{kept.get('epoch', '—')} of {len(history)}",

@@ -88,6 +88,12 @@ def _load_compressed(cls: type[nn.Module], config: dict, weights: Path) -> nn.Mo
     return model.eval()
 
 
+def kept_metrics(run: dict, history: list[dict]) -> dict:
+    """The metrics of the epoch whose weights the checkpoint holds (``kept_epoch`` in its training.json,
+    else the last: runs from before ``--keep`` saved their last epoch)."""
+    return next((row for row in history if row.get("epoch") == run.get("kept_epoch")), history[-1])
+
+
 def read_metrics(folder: str | Path) -> list[dict]:
     """The per-epoch metrics a training run appended, oldest first ([] if none)."""
     path = Path(folder) / METRICS_FILE

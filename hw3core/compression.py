@@ -22,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 COMPRESSED_FILE = "compressed.safetensors"
+COMPRESSION_FILE = "compression.json"  # the record training.compress writes beside it
 FORMAT = "hw3-deep-compression/1"
 _GAP_LIMIT = 255
 

@@ -36,14 +36,12 @@ from hw3core.checkpoints import (
     CheckpointError,
     is_valid_repo_id,
     load_local,
+    read_metrics,
 )
-from hw3core.compression import COMPRESSED_FILE, save_compressed
+from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE, save_compressed
 from training import hub, train_alexnet
 from training.data import DataError, ImageFolderDataset, collate_images, find_pacs_root, pacs_samples
-from training.loop import Distributed, Task, hardware, learning_rate_schedule, run_epoch, uses_bfloat16
-
-COMPRESSION_FILE = "compression.json"
-
+from training.loop import Distributed, Task, hardware, learning_rate_schedule, run_epoch, uses_bfloat16, without_paths
 
 def prunable_layers(model: nn.Module) -> list[str]:
     """The weights of every layer but the first convolution and the classifier: those two are small
@@ -159,7 +157,7 @@ def compress(args) -> dict:
     stages.close()
 
     record = {
-        "command": shlex.join(["python", "-m", "training.compress", *_command_arguments(args)]),
+        "command": shlex.join(["python", "-m", "training.compress", *without_paths(sys.argv[1:], train_alexnet.DATA_FLAGS)]),
         "checkpoint": name,
         "method": "magnitude pruning, fine-tuning with the masks held, k-means codebook per layer, "
                   "relative (gap) or bitmask positions",
@@ -178,16 +176,6 @@ def compress(args) -> dict:
     return record
 
 
-def _command_arguments(args) -> list[str]:
-    argv = list(sys.argv[1:])
-    for i, token in enumerate(argv):  # the data set by name, never this machine's folder
-        if i and argv[i - 1] == "--data-dir":
-            argv[i] = "PACS_DIR"
-        elif token.startswith("--data-dir="):
-            argv[i] = "--data-dir=PACS_DIR"
-    return argv
-
-
 def _write_folder(checkpoint: Path, out: Path, record: dict) -> None:
     if out.resolve() != checkpoint.resolve():  # a folder of its own: take the config and the training records
         for file in (CONFIG_FILE, METRICS_FILE, RUN_FILE, *PLOT_FILES.values()):
@@ -196,7 +184,7 @@ def _write_folder(checkpoint: Path, out: Path, record: dict) -> None:
     (out / COMPRESSION_FILE).write_text(json.dumps(record, indent=2) + "\n")
     run = json.loads((out / RUN_FILE).read_text()) if (out / RUN_FILE).is_file() else None
     if run is not None:
-        history = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines() if line.strip()]
+        history = read_metrics(out)
         description = train_alexnet.description(argparse.Namespace(variant=record["checkpoint"]))
         hub.write_model_card(out, record["checkpoint"], description, run, history, compression=record)
 

@@ -274,7 +274,7 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     amp = uses_bfloat16(task, world.device, not args.no_amp)
     out: Path = args.out
     history: list[dict] = []
-    run = {"command": shlex.join(["python", "-m", task_module(), *_without_paths(sys.argv[1:], args.data_flags)])}
+    run = {"command": shlex.join(["python", "-m", task_module(), *without_paths(sys.argv[1:], args.data_flags)])}
 
     resumed_schedule = None
     if args.resume and (out / RESUME_FILE).is_file():
@@ -359,7 +359,7 @@ def data_name(path, placeholder: str | None) -> str:
     return placeholder or Path(str(path)).name
 
 
-def _without_paths(argv: list[str], data_flags: dict[str, str | None]) -> list[str]:
+def without_paths(argv: list[str], data_flags: dict[str, str | None]) -> list[str]:
     """The command line with each data path replaced as ``data_flags`` says (``--data-dir PACS_DIR``)."""
     argv = list(argv)
     for i, token in enumerate(argv):

@@ -14,9 +14,17 @@ from pathlib import Path
 import torch
 
 from hw3core import ALEXNET_VARIANTS, CELLS, ShakespeareWriter
-from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES, RUN_FILE, CheckpointError, load_local, read_metrics
+from hw3core.checkpoints import (
+    CHECKPOINT_CLASSES,
+    PLOT_FILES,
+    RUN_FILE,
+    CheckpointError,
+    kept_metrics,
+    load_local,
+    read_metrics,
+)
+from hw3core.compression import COMPRESSION_FILE
 from training import hub, loop, plots, train_alexnet, train_char_rnn, train_sentiment
-from training.compress import COMPRESSION_FILE
 
 PRIMES = ("ROMEO", "JULIET")
 SAMPLE_LENGTH = 1000
@@ -32,17 +40,11 @@ def _runs(root: Path) -> dict[str, tuple[dict, list[dict]]]:
     return runs
 
 
-def kept_row(run: dict, history: list[dict]) -> dict:
-    """The metrics of the epoch whose weights the checkpoint holds."""
-    kept = run.get("kept_epoch", history[-1]["epoch"])
-    return next(row for row in history if row["epoch"] == kept)
-
-
 def _model_table(runs) -> list[str]:
     lines = ["| model | parameters | data (train / val) | epoch kept | train loss | train acc | val loss | val acc "
              "| s / epoch | hardware |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, (run, history) in runs.items():
-        last = kept_row(run, history)
+        last = kept_metrics(run, history)
         split = run.get("split", {})
         sizes = (f"{split['train']:,} / {split['val']:,}" if "train" in split
                  else f"{split.get('train_characters', 0):,} / {split.get('val_characters', 0):,} chars")
@@ -103,7 +105,7 @@ def _cell_comparison(runs) -> list[str]:
         run = runs.get(f"sentiment-{cell}")
         if run:
             history = run[1]
-            lines.append(f"| {cell.upper()} | {counts[cell]:,} | {kept_row(*run)['val_accuracy']:.4f} "
+            lines.append(f"| {cell.upper()} | {counts[cell]:,} | {kept_metrics(*run)['val_accuracy']:.4f} "
                          f"| {sum(r['epoch_seconds'] for r in history) / len(history):.0f} "
                          f"| {sum(r['examples_per_second'] for r in history) / len(history):.0f} |")
         else:
@@ -164,7 +166,7 @@ def portable_run(run: dict, last_epoch: int) -> dict:
     arguments = loop.portable_arguments(run["arguments"], script.DATA_FLAGS)
     name, _, where = run["data"].partition(" (")
     data = name if script is train_alexnet or not where else f"{name} ({Path(where.rstrip(')')).name})"
-    argv = loop._without_paths(argv, script.DATA_FLAGS)
+    argv = loop.without_paths(argv, script.DATA_FLAGS)
     kept = {}
     if "keep" not in arguments:  # a run from before --keep saved its last epoch, which today's default would not
         argv += ["--keep", "last"]
@@ -181,7 +183,7 @@ def rewrite_records(root: Path) -> None:
         (root / name / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
         plots.draw(root / name, history, name, run.get("kept_epoch", history[-1]["epoch"]))
         script = SCRIPTS[name.split("-")[0]]
-        compression = root / name / "compression.json"
+        compression = root / name / COMPRESSION_FILE
         hub.write_model_card(root / name, name, script.description(argparse.Namespace(**run["arguments"])), run,
                              history, json.loads(compression.read_text()) if compression.is_file() else None)
 
