@@ -163,21 +163,27 @@ class _GRUSequence(torch.autograd.Function):
         weight_hh, hs, gates, reset_hidden = ctx.saved_tensors
         T, B, H = grad_hs.shape
         w_zr, w_n = weight_hh[: 2 * H], weight_hh[2 * H :]
+        # Every factor that does not depend on the incoming gradient, for all steps in a few large
+        # operations: the loop is then left with the few small ones that carry the gradient back.
+        h = hs[:-1]
+        z, r, n = gates.split(H, dim=2)
+        for_z = (n - h) * z * (1 - z)  # d(h')/d(z's pre-activation), per unit of dh
+        for_n = z * (1 - n * n)
+        for_r = h * r * (1 - r)  # times d(r * h)
+        keep = 1 - z
         grad_pre = torch.empty_like(gates)  # gradients of the gates before their nonlinearities
         dh = torch.zeros_like(hs[0])
         for t in reversed(range(T)):
             dh = dh + grad_hs[t]
-            h = hs[t]
-            z, r, n = gates[t].split(H, dim=1)
             dz, dr, dn = grad_pre[t].split(H, dim=1)
-            torch.mul(dh * (n - h), z * (1 - z), out=dz)
-            torch.mul(dh * z, 1 - n * n, out=dn)
+            torch.mul(dh, for_z[t], out=dz)
+            torch.mul(dh, for_n[t], out=dn)
             d_rh = dn @ w_n
-            torch.mul(d_rh * h, r * (1 - r), out=dr)
-            dh = dh * (1 - z) + d_rh * r + grad_pre[t, :, : 2 * H] @ w_zr
+            torch.mul(d_rh, for_r[t], out=dr)
+            dh = torch.addmm(torch.addcmul(dh * keep[t], d_rh, r[t]), grad_pre[t, :, : 2 * H], w_zr)
         flat = grad_pre.reshape(T * B, 3 * H)
         grad_weight = torch.cat(
-            [flat[:, : 2 * H].t() @ hs[:-1].reshape(T * B, H), flat[:, 2 * H :].t() @ reset_hidden.reshape(T * B, H)]
+            [flat[:, : 2 * H].t() @ h.reshape(T * B, H), flat[:, 2 * H :].t() @ reset_hidden.reshape(T * B, H)]
         )
         return grad_pre, grad_weight, dh
 
@@ -193,6 +199,7 @@ class _LSTMSequence(torch.autograd.Function):
         w = weight_hh.t()
         hs = projected.new_empty(T + 1, B, H)
         cs = projected.new_empty(T + 1, B, H)
+        tanh_cs = projected.new_empty(T, B, H)  # tanh(c) after each step, kept for the backward pass
         gates = projected.new_empty(T, B, 4 * H)  # i, f, g, o after their nonlinearities
         hs[0], cs[0] = h0, c0
         for t in range(T):
@@ -201,30 +208,31 @@ class _LSTMSequence(torch.autograd.Function):
             g = torch.tanh(pre[:, 2 * H : 3 * H], out=gates[t, :, 2 * H : 3 * H])
             i, f, o = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 3 * H :]
             c = torch.addcmul(f * cs[t], i, g, out=cs[t + 1])
-            torch.mul(o, torch.tanh(c), out=hs[t + 1])
-        ctx.save_for_backward(weight_hh, hs, cs, gates)
+            torch.mul(o, torch.tanh(c, out=tanh_cs[t]), out=hs[t + 1])
+        ctx.save_for_backward(weight_hh, hs, cs, tanh_cs, gates)
         return hs[1:], cs[T]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     @_without_autocast
     def backward(ctx, grad_hs: Tensor, grad_c_last: Tensor | None):
-        weight_hh, hs, cs, gates = ctx.saved_tensors
+        weight_hh, hs, cs, tanh_cs, gates = ctx.saved_tensors
         T, B, H = grad_hs.shape
+        # As in the GRU: the factors that do not depend on the incoming gradient, for all steps at once.
+        i, f, g, o = gates.split(H, dim=2)
+        for_o = tanh_cs * o * (1 - o)  # d(h)/d(o's pre-activation)
+        for_c = o * (1 - tanh_cs * tanh_cs)  # d(h)/d(c)
+        # d(c)/d(pre-activation) of i, f and g, side by side as they lie in the gates: (T, B, 3, H)
+        for_ifg = torch.stack([g * i * (1 - i), cs[:-1] * f * (1 - f), i * (1 - g * g)], dim=2)
         grad_pre = torch.empty_like(gates)
         dh = torch.zeros_like(hs[0])
         dc = torch.zeros_like(cs[0]) if grad_c_last is None else grad_c_last.clone()
         for t in reversed(range(T)):
             dh = dh + grad_hs[t]
-            i, f, g, o = gates[t].split(H, dim=1)
-            di, df, dg, do = grad_pre[t].split(H, dim=1)
-            tanh_c = torch.tanh(cs[t + 1])
-            torch.mul(dh * tanh_c, o * (1 - o), out=do)
-            dc = dc + dh * o * (1 - tanh_c * tanh_c)
-            torch.mul(dc * g, i * (1 - i), out=di)
-            torch.mul(dc * cs[t], f * (1 - f), out=df)
-            torch.mul(dc * i, 1 - g * g, out=dg)
-            dc = dc * f
+            torch.mul(dh, for_o[t], out=grad_pre[t, :, 3 * H :])
+            dc.addcmul_(dh, for_c[t])
+            torch.mul(dc[:, None], for_ifg[t], out=grad_pre[t, :, : 3 * H].view(B, 3, H))
+            dc.mul_(f[t])
             dh = grad_pre[t] @ weight_hh
         flat = grad_pre.reshape(T * B, 4 * H)
         grad_weight = flat.t() @ hs[:-1].reshape(T * B, H)

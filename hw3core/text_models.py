@@ -30,11 +30,15 @@ def run_sequence(cell: nn.Module, xs: Tensor, state=None) -> tuple[Tensor, objec
 
 
 class SentimentClassification(nn.Module):
-    def __init__(self, vocabulary_size: int, embedding_dim: int, rnn_module: type, hidden_size: int, bias: bool = False):
+    def __init__(self, vocabulary_size: int, embedding_dim: int, rnn_module: type, hidden_size: int, bias: bool = False,
+                 dropout: float = 0.0):
         super().__init__()
         self.embedding = nn.Embedding(vocabulary_size, embedding_dim)
         self.rnn = rnn_module(embedding_dim, hidden_size, bias)
         self.classifier = nn.Linear(hidden_size, 2)
+        # Dropout on what enters and what leaves the recurrence; the cell itself stays the assignment's.
+        # It has no weights, so a checkpoint loads whatever rate it was trained with.
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, batch_reviews: Tensor, batch_lengths: Tensor) -> Tensor:
         """batch_reviews (N, T) token ids, batch_lengths (N,) -> logits (N, 2), read at each review's last token.
@@ -43,25 +47,27 @@ class SentimentClassification(nn.Module):
         if lengths.numel() and (int(lengths.min()) < 1 or int(lengths.max()) > batch_reviews.shape[1]):
             raise ValueError(f"batch_lengths must be from 1 to {batch_reviews.shape[1]} (the padded length), "
                              f"got {lengths.min().item()} to {lengths.max().item()}")
-        hs = run_sequence(self.rnn, self.embedding(batch_reviews.t()))[0]  # (T, N, H)
+        hs = run_sequence(self.rnn, self.dropout(self.embedding(batch_reviews.t())))[0]  # (T, N, H)
         # The recurrence is causal, so padding after a review never reaches its last real state.
         last = hs[lengths - 1, torch.arange(hs.shape[1], device=hs.device)]  # (N, H)
-        return self.classifier(last)
+        return self.classifier(self.dropout(last))
 
 
 class SentenceGeneration(nn.Module):
-    def __init__(self, vocabulary_size: int, embedding_dim: int, rnn_module: type, hidden_size: int, bias: bool = False):
+    def __init__(self, vocabulary_size: int, embedding_dim: int, rnn_module: type, hidden_size: int, bias: bool = False,
+                 dropout: float = 0.0):
         super().__init__()
         self.embedding = nn.Embedding(vocabulary_size, embedding_dim)
         self.rnn = rnn_module(embedding_dim, hidden_size, bias)
         self.classifier = nn.Linear(hidden_size, vocabulary_size)
+        self.dropout = nn.Dropout(dropout)  # as in SentimentClassification: around the cell, never inside it
 
     def forward(self, history: Tensor, state=None, every_position: bool = False):
         """history (N, T) character ids -> (logits, state after the history). The logits are those of
         the next character (N, V), or with ``every_position`` of the character after each position
         (N, T, V): teacher forcing, every position of a sequence is a training example."""
-        hs, state = run_sequence(self.rnn, self.embedding(history.t()), state)  # (T, N, H)
-        return self.classifier(hs.transpose(0, 1) if every_position else hs[-1]), state
+        hs, state = run_sequence(self.rnn, self.dropout(self.embedding(history.t())), state)  # (T, N, H)
+        return self.classifier(self.dropout(hs.transpose(0, 1) if every_position else hs[-1])), state
 
 
 def sample_next_char_id(predicted_logits: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
@@ -87,8 +93,9 @@ class SentimentClassifier(
         hidden_size: int = 100,
         bias: bool = True,
         max_length: int = 200,
+        dropout: float = 0.0,
     ):
-        super().__init__(len(vocabulary), embedding_dim, CELLS[cell], hidden_size, bias)
+        super().__init__(len(vocabulary), embedding_dim, CELLS[cell], hidden_size, bias, dropout)
         self.vocabulary = vocabulary
         self.max_length = max_length
         self.word_ids = {word: i for i, word in enumerate(vocabulary)}
@@ -118,8 +125,9 @@ class ShakespeareWriter(
         embedding_dim: int = 256,
         hidden_size: int = 512,
         bias: bool = True,
+        dropout: float = 0.0,
     ):
-        super().__init__(len(characters), embedding_dim, CELLS[cell], hidden_size, bias)
+        super().__init__(len(characters), embedding_dim, CELLS[cell], hidden_size, bias, dropout)
         self.characters = characters
         self.char_ids = {char: i for i, char in enumerate(characters)}
 

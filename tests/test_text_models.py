@@ -373,3 +373,50 @@ def test_models_take_any_assignment_style_cell(cell):
     writer.rnn = AssignmentStyleCell(writer.rnn)
     stepped_logits, stepped_state = writer(reviews)
     torch.testing.assert_close(stepped_logits, logits, rtol=0, atol=1e-6)
+
+
+# ----- dropout around the cells -----
+
+
+def sentiment_and_writer(cell, dropout, vocabulary):
+    torch.manual_seed(0)
+    classifier = SentimentClassifier(vocabulary, cell=cell, embedding_dim=8, hidden_size=6, max_length=20,
+                                     dropout=dropout)
+    torch.manual_seed(0)
+    writer = ShakespeareWriter(CHARACTERS, cell=cell, embedding_dim=8, hidden_size=16, dropout=dropout)
+    return classifier, writer
+
+
+@CELL_NAMES
+def test_dropout_acts_in_training_only_and_leaves_the_weights_alone(cell, vocabulary):
+    plain = sentiment_and_writer(cell, 0.0, vocabulary)
+    dropped = sentiment_and_writer(cell, 0.5, vocabulary)
+    reviews, lengths = pad_reviews([plain[0].encode(review) for review in REVIEWS])
+    history = torch.tensor([plain[1].encode("ROMEO:\nAnd so")])
+    for without, with_dropout, inputs in ((plain[0], dropped[0], (reviews, lengths)),
+                                          (plain[1], dropped[1], (history,))):
+        assert without.state_dict().keys() == with_dropout.state_dict().keys()  # no weights of its own
+        with torch.no_grad():
+            first = with_dropout.train()(*inputs)
+            second = with_dropout(*inputs)
+            if isinstance(first, tuple):
+                first, second = first[0], second[0]
+            assert not torch.equal(first, second)  # a new mask each call
+            expected = without.eval()(*inputs)
+            evaluated = with_dropout.eval()(*inputs)
+        if isinstance(expected, tuple):
+            expected, evaluated = expected[0], evaluated[0]
+        assert torch.equal(evaluated, expected)  # in eval mode dropout is the identity
+
+
+def test_dropout_is_saved_in_the_config_and_an_older_config_loads_without_it(vocabulary, tmp_path):
+    classifier, writer = sentiment_and_writer("gru", 0.3, vocabulary)
+    for model, folder in ((classifier, tmp_path / "classifier"), (writer, tmp_path / "writer")):
+        model.save_pretrained(folder)
+        config_file = folder / "config.json"
+        config = json.loads(config_file.read_text())
+        assert config["dropout"] == 0.3
+        assert type(model).from_pretrained(folder, strict=True).dropout.p == 0.3
+        del config["dropout"]  # as in checkpoints trained before the flag
+        config_file.write_text(json.dumps(config))
+        assert type(model).from_pretrained(folder, strict=True).dropout.p == 0.0

@@ -28,7 +28,7 @@ def build_task(args) -> Task:
     train_text, val_text = split_text(text, args.val_fraction)
     characters = "".join(sorted(set(text)))
     torch.manual_seed(args.seed)
-    model = ShakespeareWriter(characters, args.cell, args.embedding_dim, args.hidden_size, True)
+    model = ShakespeareWriter(characters, args.cell, args.embedding_dim, args.hidden_size, True, args.dropout)
     if args.limit:
         train_text, val_text = train_text[: args.limit * args.history + 1], val_text[: args.limit * args.history + 1]
 
@@ -65,6 +65,7 @@ def main(argv=None):
     parser.add_argument("--hidden-size", type=int, default=512)
     parser.add_argument("--history", type=int, default=100, help="characters per training sequence")
     parser.add_argument("--clip-grad-norm", type=float, default=1.0)
+    parser.add_argument("--dropout", type=float, default=0.0, help="on the character embeddings and the hidden states")
     common_arguments(parser, epochs=10, batch_size=64)
     return run(parser, build_task, lambda args: f"shakespeare-{args.cell}", argv, DATA_FLAGS)
 

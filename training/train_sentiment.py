@@ -35,7 +35,8 @@ def build_task(args) -> Task:
     train, val = split_reviews(reviews, args.val_size, args.seed, args.limit)
     vocabulary = build_vocabulary((text for text, _ in train), args.min_count, args.max_vocabulary)
     torch.manual_seed(args.seed)
-    model = SentimentClassifier(vocabulary, args.cell, args.embedding_dim, args.hidden_size, True, args.max_length)
+    model = SentimentClassifier(vocabulary, args.cell, args.embedding_dim, args.hidden_size, True, args.max_length,
+                                args.dropout)
 
     def dataset(reviews):
         return ReviewDataset([model.encode(text) for text, _ in reviews], [label for _, label in reviews])
@@ -80,6 +81,7 @@ def main(argv=None):
     parser.add_argument("--min-count", type=int, default=100, help="a word's occurrences to enter the vocabulary")
     parser.add_argument("--max-vocabulary", type=int, default=20_000)
     parser.add_argument("--clip-grad-norm", type=float, default=1.0)
+    parser.add_argument("--dropout", type=float, default=0.0, help="on the word embeddings and on the last hidden state")
     common_arguments(parser, epochs=10, batch_size=128)
     return run(parser, build_task, lambda args: f"sentiment-{args.cell}", argv, DATA_FLAGS)
 
