@@ -201,12 +201,16 @@ def test_sentiment_trains_saves_and_evaluates_its_validation_split(tiny_imdb, tm
     assert evaluate_in_process(capsys, "sentiment", "--checkpoint", out, "--data", other)["n"] == 8
 
 
-def test_sentiment_trains_from_a_csv(tmp_path):
+def test_sentiment_trains_from_a_csv_with_dropout(tmp_path):
     data = make_imdb_csv(tmp_path / "IMDB Dataset.csv", tiny_reviews())
-    history = train_sentiment.main(["--data", str(data), "--epochs", "1", *SENTIMENT_SMALL, "--out", str(tmp_path / "out")])
+    out = tmp_path / "out"
+    history = train_sentiment.main(["--data", str(data), "--epochs", "1", "--dropout", "0.3", *SENTIMENT_SMALL,
+                                    "--out", str(out)])
     assert len(history) == 1
-    assert load_local(CHECKPOINT_CLASSES["sentiment-gru"], tmp_path / "out").vocabulary[:4] == [
-        "<pad>", "<begin>", "<oov>", "<end>"]
+    model = load_local(CHECKPOINT_CLASSES["sentiment-gru"], out)
+    assert model.vocabulary[:4] == ["<pad>", "<begin>", "<oov>", "<end>"]
+    assert model.dropout.p == 0.3 and not model.training
+    assert "with dropout (0.3) on" in (out / "README.md").read_text()
 
 
 # ----- Part D: the Shakespeare writer -----

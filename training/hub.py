@@ -21,7 +21,9 @@ Trained with the hw3 demo suite (CS 1678/2078 Homework 3) by:
 ```
 
 on {{ hardware }}, {{ epochs }} epochs in {{ wall_minutes }} minutes.{% if kept_epoch %} The weights are those of
-epoch {{ kept_epoch }}, {{ "the one of lowest validation loss" if keep == "best" else "the last" }} (`--keep {{ keep }}`).{% endif %}
+epoch {{ kept_epoch }}, {{ "the one of lowest validation loss" if keep == "best" else "the last" }} (`--keep {{ keep }}`).{% endif %}{% if dropout %}
+The training loss and accuracy are those of the training passes, with dropout ({{ dropout }}) on; validation
+runs without it, as the model is used, which is why it can score above training.{% endif %}
 
 | epoch | train loss | train accuracy | val loss | val accuracy |
 |---|---|---|---|---|
@@ -68,6 +70,7 @@ def write_model_card(folder: Path, name: str, description: str, run: dict, histo
         compression=compression,
         kept_epoch=run.get("kept_epoch"),
         keep=run.get("arguments", {}).get("keep", "last"),
+        dropout=run.get("arguments", {}).get("dropout"),
     )
     card.save(folder / "README.md.tmp")
     (folder / "README.md.tmp").replace(folder / "README.md")  # atomic, like every file of a checkpoint
