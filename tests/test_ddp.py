@@ -40,7 +40,7 @@ def test_torchrun_two_processes_train_once_and_save_once(tiny_text, tmp_path):
 
     # The saved model's loss on the validation windows, in one process, is what the two ranks reported.
     model = load_local(CHECKPOINT_CLASSES["shakespeare-gru"], out)
-    args = argparse.Namespace(data=tiny_text, val_fraction=0.1, cell="gru", clip_grad_norm=1.0, **FLAGS)
+    args = argparse.Namespace(data=tiny_text, val_fraction=0.1, cell="gru", clip_grad_norm=1.0, dropout=0.0, **FLAGS)
     task = train_char_rnn.build_task(args)
     assert len(task.val_set) == FLAGS["limit"]
     loss_sum, correct, count = 0.0, 0, 0

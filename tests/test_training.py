@@ -243,7 +243,7 @@ def test_char_rnn_trains_saves_and_evaluates(tiny_text, tmp_path):
 
 def test_char_rnn_limit_gives_exactly_limit_windows(tiny_text):
     args = argparse.Namespace(data=tiny_text, val_fraction=0.1, cell="lstm", embedding_dim=4, hidden_size=4,
-                              history=10, clip_grad_norm=1.0, seed=0, limit=5)
+                              history=10, clip_grad_norm=1.0, dropout=0.0, seed=0, limit=5)
     task = train_char_rnn.build_task(args)
     assert len(task.train_set) == len(task.val_set) == 5
     assert json.loads(json.dumps(task.metadata))["split"]["history"] == 10
