@@ -43,6 +43,7 @@ from training import hub, train_alexnet
 from training.data import DataError, ImageFolderDataset, collate_images, find_pacs_root, pacs_samples
 from training.loop import Distributed, Task, hardware, learning_rate_schedule, run_epoch, uses_bfloat16, without_paths
 
+
 def prunable_layers(model: nn.Module) -> list[str]:
     """The weights of every layer but the first convolution and the classifier: those two are small
     (0.06% of AlexNet) and have the fewest spare weights, so they stay dense, as in Deep Compression."""
