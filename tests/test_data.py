@@ -20,6 +20,7 @@ from tiny_data import (
 )
 from training.data import (
     CharChunks,
+    CharStreams,
     DataError,
     ImageFolderDataset,
     balanced_holdout,
@@ -250,6 +251,38 @@ def test_char_chunks_shift_targets_by_one_and_cover_every_position(length, histo
 
 def test_char_chunks_of_a_text_too_short_for_one_window():
     assert len(CharChunks(torch.arange(5), 10)) == 0
+
+
+@pytest.mark.parametrize("length, history, streams", [(1000, 10, 4), (1003, 7, 3), (64, 5, 6)])
+def test_char_streams_batches_continue_each_other_row_by_row(length, history, streams):
+    ids = torch.arange(length)
+    data = CharStreams(ids, history, streams)
+    row_length = length // streams
+    assert len(data) == streams * ((row_length - 1) // history)
+    batches = [collate_chars([data[i] for i in range(k, k + streams)]) for k in range(0, len(data), streams)]
+    for k, batch in enumerate(batches):
+        assert batch["window"] == k
+        assert torch.equal(batch["targets"], batch["inputs"] + 1)  # the next character of each position
+    rows = torch.cat([batch["inputs"] for batch in batches], dim=1)  # each row's windows, end to end
+    for row in range(streams):  # row r is one contiguous stretch of the text, starting where row r-1's ends
+        start = row * row_length
+        assert torch.equal(rows[row], ids[start : start + rows.shape[1]])
+
+
+def test_char_streams_under_two_processes_give_each_rank_whole_rows():
+    """DistributedSampler(shuffle=False) deals example i to rank i % 2: with streams = batch x ranks,
+    each rank's batch k is window k of its own rows, the same rows every batch."""
+    batch_size, ranks = 3, 2
+    data = CharStreams(torch.arange(2000), 10, batch_size * ranks)
+    for rank in range(ranks):
+        indices = list(torch.utils.data.DistributedSampler(data, ranks, rank, shuffle=False))
+        first_chars = []
+        for k in range(len(indices) // batch_size):
+            batch = collate_chars([data[i] for i in indices[k * batch_size : (k + 1) * batch_size]])
+            assert batch["window"] == k and all(data[i][2] == k for i in indices[k * batch_size : (k + 1) * batch_size])
+            first_chars.append(batch["inputs"][:, 0])
+        # consecutive windows of the same rows: each row advances by exactly one window per batch
+        assert all(torch.equal(b - a, torch.full_like(a, 10)) for a, b in zip(first_chars, first_chars[1:]))
 
 
 def test_split_text_keeps_the_text_contiguous():

@@ -249,6 +249,58 @@ def test_char_rnn_limit_gives_exactly_limit_windows(tiny_text):
     assert json.loads(json.dumps(task.metadata))["split"]["history"] == 10
 
 
+def test_carried_state_scores_each_row_as_one_continuous_read(tiny_text):
+    """Windows read with CarriedState score exactly what reading each stream whole would, and the
+    state kept between windows holds no graph: gradients stop at a window's start."""
+    args = argparse.Namespace(data=tiny_text, val_fraction=0.1, cell="lstm", embedding_dim=8, hidden_size=16,
+                              history=10, clip_grad_norm=1.0, dropout=0.0, seed=0, limit=None, carry_state=True,
+                              batch_size=4)
+    task = train_char_rnn.build_task(args)
+    assert task.ordered and isinstance(task.batch_metrics, train_char_rnn.CarriedState)
+    loader = DataLoader(task.val_set, batch_size=4, collate_fn=task.collate)  # in order, as the loop reads it
+    scores = run_epoch(task.model, loader, task, Distributed(), amp=False)
+    assert all(not s.requires_grad and s.grad_fn is None for s in task.batch_metrics.state)
+
+    rows = task.val_set.rows[:, : task.val_set.windows * 10 + 1]
+    with torch.no_grad():
+        logits, _ = task.model.eval()(rows[:, :-1], every_position=True)
+    whole = torch.nn.functional.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten())
+    assert scores["n"] == rows[:, 1:].numel()
+    assert scores["loss"] == pytest.approx(whole.item(), abs=1e-5)
+    # a second pass starts again from zeros (window 0), so it scores the same
+    assert run_epoch(task.model, loader, task, Distributed(), amp=False)["loss"] == pytest.approx(scores["loss"])
+
+
+def test_char_rnn_refit_on_all_the_text_records_the_run_that_chose_it(tiny_text, tmp_path):
+    selection, refit = tmp_path / "shakespeare-gru-selection", tmp_path / "shakespeare-gru"
+    flags = [*CHAR_RNN_SMALL, "--carry-state", "--dropout", "0.1", "--epochs", 2, "--lr", "0.01"]
+    check_ok(run_module("training.train_char_rnn", "--data", tiny_text, *flags, "--out", selection))
+    chosen = read_jsonl(selection / "metrics.jsonl")
+    assert all(0 < row["train_eval_loss"] < 10 for row in chosen)  # the model without dropout, each epoch
+
+    refused = run_module("training.train_char_rnn", "--data", tiny_text, *flags, "--val-fraction", 0, "--out", refit)
+    assert refused.returncode != 0 and "--keep last" in refused.stderr and "Traceback" not in refused.stderr
+    check_ok(run_module("training.train_char_rnn", "--data", tiny_text, *flags, "--val-fraction", 0, "--keep", "last",
+                        "--selection-run", selection, "--out", refit))
+    run = json.loads((refit / "training.json").read_text())
+    assert run["split"]["train_characters"] == len(tiny_text.read_text()) and run["split"]["val_characters"] == 0
+    assert run["kept_epoch"] == 2
+    recorded = run["selection_run"]
+    assert recorded["command"] == json.loads((selection / "training.json").read_text())["command"]
+    assert [row["val_loss"] for row in recorded["history"]] == [row["val_loss"] for row in chosen]
+    rows = read_jsonl(refit / "metrics.jsonl")
+    assert all(row["val_loss"] is None and row["train_eval_loss"] > 0 for row in rows)
+    card = (refit / "README.md").read_text()
+    assert "The run that chose the settings" in card and recorded["command"] in card
+    assert f"| 2 | {rows[-1]['train_loss']:.4f} | {rows[-1]['train_eval_loss']:.4f} |" in card
+    for file in PLOT_FILES.values():
+        assert (refit / file).read_bytes().startswith(PNG_MAGIC)
+
+    result = run_module("training.evaluate", "shakespeare", "--checkpoint", refit, "--data", tiny_text)
+    assert result.returncode != 0 and "no part of it is held out" in result.stderr
+    assert evaluate_cli("shakespeare", refit, tiny_text, "--split", "all")["n"] == len(tiny_text.read_text()) - 1
+
+
 # ----- Bad input: a message and a non-zero exit, never a traceback -----
 
 

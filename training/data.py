@@ -245,6 +245,34 @@ class CharChunks(Dataset):
         return window[:-1], window[1:]
 
 
+class CharStreams(Dataset):
+    """The text cut into ``streams`` contiguous rows, each read in windows of ``history`` characters
+    (truncated backpropagation through time, as char-rnn trains). Example ``i`` is window
+    ``i // streams`` of row ``i % streams``, so read in order in batches of ``streams``, batch k holds
+    window k of every row: each window continues the previous batch's window of the same row, and a
+    model can start it from the state that one ended in. Items are (inputs, targets, window)."""
+
+    def __init__(self, ids: torch.Tensor, history: int, streams: int):
+        row_length = len(ids) // streams
+        self.rows = ids[: row_length * streams].view(streams, row_length)
+        self.history = history
+        self.streams = streams
+        self.windows = max(0, (row_length - 1) // history)
+
+    def __len__(self) -> int:
+        return self.windows * self.streams
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        window, row = divmod(index, self.streams)
+        start = window * self.history
+        chars = self.rows[row, start : start + self.history + 1]
+        return chars[:-1], chars[1:], window
+
+
 def collate_chars(batch: list) -> dict:
-    return {"inputs": torch.stack([x for x, _ in batch]), "targets": torch.stack([y for _, y in batch])}
+    """Windows of CharChunks, or of CharStreams with the index of the batch's window (``window``)."""
+    collated = {"inputs": torch.stack([item[0] for item in batch]), "targets": torch.stack([item[1] for item in batch])}
+    if len(batch[0]) == 3:
+        collated["window"] = batch[0][2]
+    return collated
 

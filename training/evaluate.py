@@ -92,6 +92,9 @@ def evaluate_shakespeare(args, run: dict, chunk: int = 2000) -> dict:
     text = read_text(args.data)
     use_val = _use_val_split(args, run, len(text))
     if use_val:
+        if not run["split"]["val_fraction"]:
+            raise DataError(f"{args.checkpoint} was trained on all of {Path(args.data).name}: no part of it is "
+                            "held out to score; pass other text, or --split all")
         text = split_text(text, run["split"]["val_fraction"])[1]
     ids = torch.tensor([model.char_ids[char] for char in text if char in model.char_ids], device=_device(model))
     loss_sum, correct, state = 0.0, 0, None

@@ -6,7 +6,7 @@ from pathlib import Path
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-CARD = """---
+CARD = """{% macro number(value) %}{{ "–" if value is none else "%.4f"|format(value) }}{% endmacro %}---
 {{ card_data }}
 ---
 
@@ -23,12 +23,28 @@ Trained with the hw3 demo suite (CS 1678/2078 Homework 3) by:
 on {{ hardware }}, {{ epochs }} epochs in {{ wall_minutes }} minutes.{% if kept_epoch %} The weights are those of
 epoch {{ kept_epoch }}, {{ "the one of lowest validation loss" if keep == "best" else "the last" }} (`--keep {{ keep }}`).{% endif %}{% if dropout %}
 The training loss and accuracy are those of the training passes, with dropout ({{ dropout }}) on; validation
-runs without it, as the model is used, which is why it can score above training.{% endif %}
+runs without it, as the model is used, which is why it can score above training.{% if probe %} "Train loss
+(eval mode)" is the model without dropout on the first tenth of the text it trains on, scored as validation is.{% endif %}{% endif %}{% if history[0].val_loss is none %}
+This run trained on all of the data, so it has no validation figures; its settings were chosen by a run
+on the validation split (below).{% endif %}
 
-| epoch | train loss | train accuracy | val loss | val accuracy |
+| epoch | train loss |{% if probe %} train loss (eval mode) |{% endif %} train accuracy | val loss | val accuracy |
+|---|---|{% if probe %}---|{% endif %}---|---|---|
+{% for row in history %}| {{ row.epoch }} | {{ number(row.train_loss) }} |{% if probe %} {{ number(row.train_eval_loss) }} |{% endif %} {{ number(row.train_accuracy) }} | {{ number(row.val_loss) }} | {{ number(row.val_accuracy) }} |
+{% endfor %}{% if selection %}
+## The run that chose the settings
+
+```
+{{ selection.command }}
+```
+
+Trained on {{ "{:,}".format(selection.split.train_characters) }} characters, validated on the last
+{{ "{:,}".format(selection.split.val_characters) }}; its validation loss was lowest at epoch {{ selection.kept_epoch }}.
+
+| epoch | train loss | train loss (eval mode) | val loss | val accuracy |
 |---|---|---|---|---|
-{% for row in history %}| {{ row.epoch }} | {{ "%.4f"|format(row.train_loss) }} | {{ "%.4f"|format(row.train_accuracy) }} | {{ "%.4f"|format(row.val_loss) }} | {{ "%.4f"|format(row.val_accuracy) }} |
-{% endfor %}
+{% for row in selection.history %}| {{ row.epoch }} | {{ number(row.train_loss) }} | {{ number(row.train_eval_loss) }} | {{ number(row.val_loss) }} | {{ number(row.val_accuracy) }} |
+{% endfor %}{% endif %}
 {% if compression %}
 ## Compressed
 
@@ -71,6 +87,8 @@ def write_model_card(folder: Path, name: str, description: str, run: dict, histo
         kept_epoch=run.get("kept_epoch"),
         keep=run.get("arguments", {}).get("keep", "last"),
         dropout=run.get("arguments", {}).get("dropout"),
+        probe=any("train_eval_loss" in row for row in history),
+        selection=run.get("selection_run"),
     )
     card.save(folder / "README.md.tmp")
     (folder / "README.md.tmp").replace(folder / "README.md")  # atomic, like every file of a checkpoint

@@ -46,6 +46,10 @@ class Task:
     metadata: dict = field(default_factory=dict)  # the split and data description, saved with the run
     description: str = ""  # one line for the model card
     cpu_bfloat16: bool = False  # the model may run under bfloat16 autocast on a CPU that computes it natively
+    ordered: bool = False  # the training batches continue each other (CharStreams): read in order, never shuffled
+    # A sample of the training data scored as validation is (eval mode) after each epoch: with dropout on,
+    # the training pass's own loss is not the model's, and the gap to validation loss needs the model's.
+    train_probe: Dataset | None = None
 
 
 def common_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int, workers: int = 0, lr: float = 1e-3,
@@ -134,7 +138,7 @@ def _reduce(values: Tensor, world: Distributed) -> Tensor:
 
 def _loader(dataset: Dataset, task: Task, args, world: Distributed, train: bool) -> DataLoader:
     if train:
-        sampler = DistributedSampler(dataset, world.world_size, world.rank, shuffle=True, seed=args.seed)
+        sampler = DistributedSampler(dataset, world.world_size, world.rank, shuffle=not task.ordered, seed=args.seed)
     else:  # every example exactly once: DistributedSampler would pad the last shard with repeats
         sampler = range(world.rank, len(dataset), world.world_size)
     return DataLoader(
@@ -293,8 +297,11 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     elif args.resume and world.is_main:
         print(f"nothing to resume in {out}: starting from scratch")
 
+    if not len(task.val_set) and args.keep == "best":
+        sys.exit("error: --keep best needs a validation set; a run on all the data keeps its last epoch (--keep last)")
     train_loader = _loader(task.train_set, task, args, world, train=True)
     val_loader = _loader(task.val_set, task, args, world, train=False)
+    probe_loader = _loader(task.train_probe, task, args, world, train=False) if task.train_probe else None
     scheduler = learning_rate_schedule(optimizer, args, args.epochs * len(train_loader))
     if history and resumed_schedule:
         scheduler.load_state_dict(resumed_schedule)
@@ -309,7 +316,8 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
         train = run_epoch(trained, train_loader, task, world, amp, optimizer, f"{label} train", scheduler)
         # The plain module: shards may differ by a batch, and evaluation needs no DDP synchronisation.
         # In float32, as training.evaluate and the app run it, so the recorded figures are theirs.
-        val = run_epoch(model, val_loader, task, world, amp=False, description=f"{label} val")
+        val = run_epoch(model, val_loader, task, world, amp=False, description=f"{label} val") if len(task.val_set) \
+            else {"loss": None, "accuracy": None, "seconds": 0.0, "skipped": 0}  # trained on all the data
         history.append({
             "epoch": epoch + 1,
             "train_loss": train["loss"],
@@ -320,6 +328,10 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
             "examples_per_second": train["examples_per_second"],
             "skipped_examples": train["skipped"] + val["skipped"],
         })
+        if probe_loader is not None:
+            probe = run_epoch(model, probe_loader, task, world, amp=False, description=f"{label} train (eval mode)")
+            history[-1].update(train_eval_loss=probe["loss"], train_eval_accuracy=probe["accuracy"])
+            history[-1]["epoch_seconds"] += probe["seconds"]
         rng = [torch.get_rng_state()]
         if world.world_size > 1:
             rng = [None] * world.world_size

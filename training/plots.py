@@ -15,6 +15,8 @@ CURVES = {
     "train_accuracy": ("Training accuracy", "accuracy"),
     "val_accuracy": ("Validation accuracy", "accuracy"),
 }
+# Drawn beside a curve when a run records it: the training data scored without dropout (Task.train_probe).
+EVAL_MODE = {"train_loss": "train_eval_loss"}
 
 
 def draw(folder: Path, history: list[dict], name: str, kept_epoch: int | None = None) -> None:
@@ -23,11 +25,19 @@ def draw(folder: Path, history: list[dict], name: str, kept_epoch: int | None = 
     epochs = [row["epoch"] for row in history]
     for key, (title, ylabel) in CURVES.items():
         figure, axes = plt.subplots(figsize=(5, 3.2), dpi=100)
-        axes.plot(epochs, [row[key] for row in history], marker="o")
-        if kept_epoch in epochs:
-            row = history[epochs.index(kept_epoch)]
-            axes.plot([kept_epoch], [row[key]], marker="*", markersize=16, color="tab:red", linestyle="none",
-                      label=f"kept (epoch {kept_epoch})")
+        values = [row.get(key) for row in history]
+        if all(value is None for value in values):  # a run on all the data has no validation split
+            axes.text(0.5, 0.5, "no validation split:\ntrained on all the data", ha="center", va="center",
+                      transform=axes.transAxes)
+        else:
+            axes.plot(epochs, values, marker="o", label="training pass" if key in EVAL_MODE else None)
+        if key in EVAL_MODE and any(EVAL_MODE[key] in row for row in history):
+            axes.plot(epochs, [row.get(EVAL_MODE[key]) for row in history], marker="s",
+                      label="without dropout (eval mode)")
+        if kept_epoch in epochs and values[epochs.index(kept_epoch)] is not None:
+            axes.plot([kept_epoch], [values[epochs.index(kept_epoch)]], marker="*", markersize=16, color="tab:red",
+                      linestyle="none", label=f"kept (epoch {kept_epoch})")
+        if axes.get_legend_handles_labels()[1]:
             axes.legend(loc="best", fontsize="small")
         axes.set(title=f"{name}: {title.lower()}", xlabel="epoch", ylabel=ylabel)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -30,6 +30,10 @@ PRIMES = ("ROMEO", "JULIET")
 SAMPLE_LENGTH = 1000
 
 
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
 def _runs(root: Path) -> dict[str, tuple[dict, list[dict]]]:
     runs = {}
     for name in CHECKPOINT_CLASSES:
@@ -51,8 +55,8 @@ def _model_table(runs) -> list[str]:
         seconds = sum(row["epoch_seconds"] for row in history) / len(history)
         lines.append(
             f"| `{name}` | {run['parameters']:,} | {run['data'].split(' (')[0]} {sizes} | {last['epoch']} of {len(history)} "
-            f"| {last['train_loss']:.4f} | {last['train_accuracy']:.4f} | {last['val_loss']:.4f} "
-            f"| {last['val_accuracy']:.4f} | {seconds:.0f} | {run['hardware']} |"
+            f"| {last['train_loss']:.4f} | {last['train_accuracy']:.4f} | {_number(last['val_loss'])} "
+            f"| {_number(last['val_accuracy'])} | {seconds:.0f} | {run['hardware']} |"
         )
     return lines
 
@@ -64,11 +68,19 @@ def _per_model(root: Path, runs) -> list[str]:
                   f"{run['hardware']}, torch {run['torch']}, {run['wall_seconds'] / 60:.1f} minutes in all. "
                   f"Split: `{json.dumps({k: v for k, v in run.get('split', {}).items() if k != 'val_files'})}`"
                   + (" (the validation file list is in `training.json`)." if "val_files" in run.get("split", {}) else "."),
-                  "", "| epoch | train loss | train acc | val loss | val acc | s | examples / s |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['epoch']} | {r['train_loss']:.4f} | {r['train_accuracy']:.4f} | {r['val_loss']:.4f} "
-                  f"| {r['val_accuracy']:.4f} | {r['epoch_seconds']:.0f} | {r['examples_per_second']:.0f} |"
+                  "", "| epoch | train loss | train loss (eval mode) | train acc | val loss | val acc | s | examples / s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['epoch']} | {r['train_loss']:.4f} | {_number(r.get('train_eval_loss'))} "
+                  f"| {r['train_accuracy']:.4f} | {_number(r['val_loss'])} "
+                  f"| {_number(r['val_accuracy'])} | {r['epoch_seconds']:.0f} | {r['examples_per_second']:.0f} |"
                   for r in history]
+        if "selection_run" in run:
+            chosen = run["selection_run"]
+            lines += ["", f"Trained on all the data; the settings were chosen by `{chosen['command']}` "
+                      f"(validation loss lowest at epoch {chosen['kept_epoch']}):", "",
+                      "| epoch | train loss | train loss (eval mode) | val loss | val acc |", "|---|---|---|---|---|"]
+            lines += [f"| {r['epoch']} | {r['train_loss']:.4f} | {_number(r.get('train_eval_loss'))} "
+                      f"| {_number(r['val_loss'])} | {_number(r['val_accuracy'])} |" for r in chosen["history"]]
         lines += ["", " ".join(f"![{key}]({name}/{file})" for key, file in PLOT_FILES.items()
                                if (root / name / file).is_file())]
     return lines
