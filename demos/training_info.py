@@ -50,6 +50,18 @@ def metrics_row(title: str, folder: Path) -> list[str]:
     ]
 
 
+def refit_note(title: str, run: dict) -> list[str]:
+    """For a model refit on all of its data (no validation figures of its own): the run that chose it."""
+    chosen = run.get("selection_run")
+    if not isinstance(chosen, dict):
+        return []
+    kept = next((row for row in chosen.get("history", []) if row.get("epoch") == chosen.get("kept_epoch")), {})
+    return [f"- **{title}** was trained on all of its data, so it has no validation figures of its own; the run "
+            f"that chose its settings, on {_number(chosen.get('split', {}).get('train_characters'), 0)} characters, "
+            f"scored a validation loss of {_number(kept.get('val_loss'), 4)} (accuracy "
+            f"{_number(kept.get('val_accuracy'), 4)}) at epoch {kept.get('epoch', '—')}."]
+
+
 def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, list[str]]:
     """Markdown (a table of the kept epochs, then what is missing) and the paths of the plots."""
     rows, notes, plots = [], [], []
@@ -61,6 +73,7 @@ def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, li
             continue
         try:
             rows.append(metrics_row(title, folder))
+            notes += refit_note(title, _run(folder))
         except IndexError:
             notes.append(f"- **{title}**: no training record (`{folder}/metrics.jsonl` is missing or empty).")
         except (OSError, ValueError, AttributeError) as error:

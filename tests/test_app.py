@@ -255,6 +255,19 @@ def test_training_report_shows_the_kept_epoch_not_the_last(checkpoints, tmp_path
     assert "| **GRU** | 1 of 2 | 0.6000 | 0.6500 | 0.5500 | 0.6900 | 12.5 | 1,600 | here |" in text
 
 
+def test_training_report_of_a_refit_names_the_run_that_chose_it(checkpoints, tmp_path):
+    shutil.copytree(checkpoints / "sentiment-gru", tmp_path / "sentiment-gru")
+    rows = [{"epoch": e, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": None, "val_accuracy": None,
+             "epoch_seconds": 10.0, "examples_per_second": 100.0} for e in (1, 2)]
+    (tmp_path / "sentiment-gru" / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    chosen = {"command": "python -m x", "kept_epoch": 2, "split": {"train_characters": 9000},
+              "history": [{"epoch": 1, "val_loss": 1.6, "val_accuracy": 0.5}, {"epoch": 2, "val_loss": 1.5, "val_accuracy": 0.55}]}
+    (tmp_path / "sentiment-gru" / "training.json").write_text(json.dumps({"kept_epoch": 2, "selection_run": chosen}))
+    text, _ = training_report(ModelStore(tmp_path), {"sentiment-gru": "GRU"})
+    assert "| **GRU** | 2 of 2 | — | — |" in text  # no validation figures of its own
+    assert "validation loss of 1.5000 (accuracy 0.5500) at epoch 2" in text and "9,000 characters" in text
+
+
 def test_training_report_says_what_is_missing(checkpoints, tmp_path):
     (tmp_path / "sentiment-gru").symlink_to(checkpoints / "sentiment-gru", target_is_directory=True)
     (tmp_path / "sentiment-lstm").mkdir()
