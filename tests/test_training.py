@@ -130,7 +130,7 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
 
 def alexnet_args(data_dir, variant: str) -> argparse.Namespace:
     return argparse.Namespace(variant=variant, data_dir=data_dir, val_fraction=0.1, seed=0, limit=4,
-                              label_smoothing=0.1, no_augment=False)
+                              label_smoothing=0.1, no_augment=False, crop_scale=0.5)
 
 
 @pytest.mark.parametrize("variant", sorted(set(ALEXNET_VARIANTS) - {"alexnet"}))
@@ -334,6 +334,20 @@ def test_bad_flags_are_refused_before_any_work(tiny_text, tmp_path, capsys, flag
     err = bad_run(capsys, train_char_rnn.main, ["--data", tiny_text, "--out", tmp_path / "out", *flags])
     assert message in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("scale", ["0", "1.5", "half"])
+def test_a_crop_scale_outside_zero_to_one_is_refused(tiny_pacs, tmp_path, capsys, scale):
+    err = bad_run(capsys, train_alexnet.main, ["--data-dir", tiny_pacs, "--crop-scale", scale, "--out", tmp_path / "a"])
+    assert "--crop-scale" in err and not (tmp_path / "a").exists()
+
+
+def test_training_crops_cover_at_least_crop_scale_of_the_image(monkeypatch):
+    from training import data
+    seen = []
+    monkeypatch.setattr(data.v2, "RandomResizedCrop", lambda size, scale, antialias: seen.append(scale))
+    data.train_augmentation(0.8)
+    assert seen == [(0.8, 1.0)]
 
 
 def test_unreadable_data_is_a_message(tmp_path, capsys):

@@ -122,7 +122,9 @@ def compress(args) -> dict:
     world = Distributed()
     torch.manual_seed(args.seed)
     smoothing = run.get("arguments", {}).get("label_smoothing", 0.0)
-    task = Task(name, model, ImageFolderDataset(root, train, augment=True), ImageFolderDataset(root, val),
+    crop_scale = run.get("arguments", {}).get("crop_scale", 0.5)  # fine-tuning sees the crops training saw
+    task = Task(name, model, ImageFolderDataset(root, train, augment=True, crop_scale=crop_scale),
+                ImageFolderDataset(root, val),
                 collate_images, lambda m, b: train_alexnet.batch_metrics(m, b, smoothing), cpu_bfloat16=True)
     amp = uses_bfloat16(task, world.device, True)
     train_loader = DataLoader(task.train_set, args.batch_size, shuffle=True, collate_fn=collate_images)

@@ -64,13 +64,13 @@ class ImageFolderDataset(Dataset):
     and flip per read (training); without it every read is the plain preprocessing of the app.
     An unreadable image yields None, which ``collate_images`` drops and counts."""
 
-    def __init__(self, root: Path, samples: list[tuple[str, int]], augment: bool = False):
+    def __init__(self, root: Path, samples: list[tuple[str, int]], augment: bool = False, crop_scale: float = 0.5):
         self.root = root
         self.samples = samples
         self.decode = decode_transform()
         self.images = [self._decode(path) for path, _ in tqdm(samples, desc="decoding images", leave=False,
                                                                mininterval=2, disable=len(samples) < 1000)]
-        self.augment = train_augmentation() if augment else None
+        self.augment = train_augmentation(crop_scale) if augment else None
         self.normalize = normalize_transform()
 
     def _decode(self, path: str) -> torch.Tensor | None:
@@ -92,10 +92,12 @@ class ImageFolderDataset(Dataset):
         return self.normalize(image), self.samples[index][1]
 
 
-def train_augmentation() -> v2.Compose:
-    """Crops and flips keep an image's domain (its style) while moving and rescaling its content."""
+def train_augmentation(crop_scale: float = 0.5) -> v2.Compose:
+    """Crops and flips keep an image's domain (its style) while moving and rescaling its content.
+    A crop covers ``crop_scale`` to all of the image: the smaller it may be, the more its strokes and
+    textures are magnified, and these are what tell the domains apart."""
     return v2.Compose([
-        v2.RandomResizedCrop(IMAGE_SIZE, scale=(0.5, 1.0), antialias=True),
+        v2.RandomResizedCrop(IMAGE_SIZE, scale=(crop_scale, 1.0), antialias=True),
         v2.RandomHorizontalFlip(),
     ])
 

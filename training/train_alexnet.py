@@ -37,6 +37,13 @@ def split_samples(samples: list[tuple[str, int]], val_fraction: float, seed: int
     return [samples[i] for i in train_ids], [samples[i] for i in val_ids]
 
 
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction in (0, 1]")
+    return value
+
+
 def build_task(args) -> Task:
     root = find_pacs_root(args.data_dir)
     samples = pacs_samples(root)
@@ -46,7 +53,7 @@ def build_task(args) -> Task:
     return Task(
         name=args.variant,
         model=model,
-        train_set=ImageFolderDataset(root, train, augment=not args.no_augment),
+        train_set=ImageFolderDataset(root, train, augment=not args.no_augment, crop_scale=args.crop_scale),
         val_set=ImageFolderDataset(root, val),
         collate=collate_images,
         batch_metrics=partial(batch_metrics, label_smoothing=args.label_smoothing),
@@ -71,6 +78,8 @@ def main(argv=None):
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--no-augment", action="store_true", help="train on the plain images (no crops or flips)")
+    parser.add_argument("--crop-scale", type=fraction, default=0.5, metavar="FRACTION",
+                        help="the smallest share of an image a random training crop covers")
     common_arguments(parser, epochs=5, batch_size=64, workers=0, lr=3e-4, weight_decay=0.05, schedule="cosine",
                      warmup=0.05)
     return run(parser, build_task, lambda args: args.variant, argv, DATA_FLAGS)
