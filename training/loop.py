@@ -345,7 +345,7 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
             run["kept_epoch"] = kept
             _atomic_write_text(out / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in history))
             _atomic_write_text(out / RUN_FILE, json.dumps(run, indent=2) + "\n")
-            plots.draw(out, history, task.name, kept)
+            plots.draw(out, history, task.name, kept, run.get("selection_run", {}).get("history"))
             hub.write_model_card(out, task.name, task.description, run, history)
             # Written last: a run killed before this line redoes the epoch from the previous state.
             _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),

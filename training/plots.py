@@ -19,14 +19,20 @@ CURVES = {
 EVAL_MODE = {"train_loss": "train_eval_loss"}
 
 
-def draw(folder: Path, history: list[dict], name: str, kept_epoch: int | None = None) -> None:
+def draw(folder: Path, history: list[dict], name: str, kept_epoch: int | None = None,
+         selection: list[dict] | None = None) -> None:
     """The curves of checkpoint ``name``, titled with it (the app shows them without captions, which
-    would cover the axis labels), with the epoch whose weights were kept marked."""
+    would cover the axis labels), with the epoch whose weights were kept marked. A run on all the data
+    has no validation curve of its own: the one of the run that chose its settings (``selection``,
+    that run's history) is drawn instead, labelled as such."""
     epochs = [row["epoch"] for row in history]
     for key, (title, ylabel) in CURVES.items():
         figure, axes = plt.subplots(figsize=(5, 3.2), dpi=100)
         values = [row.get(key) for row in history]
-        if all(value is None for value in values):  # a run on all the data has no validation split
+        if all(value is None for value in values) and selection and all(key in row for row in selection):
+            axes.plot([row["epoch"] for row in selection], [row[key] for row in selection], marker="o",
+                      color="tab:gray", label="the run that chose the settings")
+        elif all(value is None for value in values):  # a run on all the data has no validation split
             axes.text(0.5, 0.5, "no validation split:\ntrained on all the data", ha="center", va="center",
                       transform=axes.transAxes)
         else:

@@ -193,7 +193,8 @@ def rewrite_records(root: Path) -> None:
     for name, (run, history) in _runs(root).items():
         run = portable_run(run, history[-1]["epoch"])
         (root / name / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
-        plots.draw(root / name, history, name, run.get("kept_epoch", history[-1]["epoch"]))
+        plots.draw(root / name, history, name, run.get("kept_epoch", history[-1]["epoch"]),
+                   run.get("selection_run", {}).get("history"))
         script = SCRIPTS[name.split("-")[0]]
         compression = root / name / COMPRESSION_FILE
         hub.write_model_card(root / name, name, script.description(argparse.Namespace(**run["arguments"])), run,
