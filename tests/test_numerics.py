@@ -55,7 +55,7 @@ def test_training_runs_with_denormals_flushed(denormals_kept, monkeypatch):
     monkeypatch.setattr(loop, "_loader", first_loader)
     task = loop.Task("t", torch.nn.Linear(2, 2), [], [], None, None)
     args = type("Args", (), {"seed": 0, "device": "cpu", "lr": 1e-3, "weight_decay": 0.0, "no_amp": True,
-                             "out": None, "resume": False, "data_flags": {}})()
+                             "out": None, "resume": False, "data_flags": {}, "keep": "last"})()
     with pytest.raises(Reached) as reached:
         loop.fit(task, args)
     assert reached.value.args == (True,)
