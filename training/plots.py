@@ -29,6 +29,7 @@ def draw(folder: Path, history: list[dict], name: str, kept_epoch: int | None = 
     for key, (title, ylabel) in CURVES.items():
         figure, axes = plt.subplots(figsize=(5, 3.2), dpi=100)
         values = [row.get(key) for row in history]
+        eval_mode = key in EVAL_MODE and any(EVAL_MODE[key] in row for row in history)
         if all(value is None for value in values) and selection and all(key in row for row in selection):
             axes.plot([row["epoch"] for row in selection], [row[key] for row in selection], marker="o",
                       color="tab:gray", label="the run that chose the settings")
@@ -36,8 +37,8 @@ def draw(folder: Path, history: list[dict], name: str, kept_epoch: int | None = 
             axes.text(0.5, 0.5, "no validation split:\ntrained on all the data", ha="center", va="center",
                       transform=axes.transAxes)
         else:
-            axes.plot(epochs, values, marker="o", label="training pass" if key in EVAL_MODE else None)
-        if key in EVAL_MODE and any(EVAL_MODE[key] in row for row in history):
+            axes.plot(epochs, values, marker="o", label="training pass" if eval_mode else None)
+        if eval_mode:
             axes.plot(epochs, [row.get(EVAL_MODE[key]) for row in history], marker="s",
                       label="without dropout (eval mode)")
         if kept_epoch in epochs and values[epochs.index(kept_epoch)] is not None:
