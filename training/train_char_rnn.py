@@ -84,7 +84,8 @@ def build_task(args) -> Task:
     }}
     if getattr(args, "selection_run", None):
         metadata["selection_run"] = selection_record(args.selection_run)
-    # The first tenth of the training text, scored without dropout: the training loss of the model itself.
+    # The text's first tenth (as long as the validation split), scored without dropout as validation is:
+    # the training loss of the model itself, not of the model with dropout on.
     probe = windows(train_text[: len(text) // 10 + 1]) if args.dropout else None
     return Task(
         name=f"shakespeare-{args.cell}",
