@@ -13,7 +13,7 @@ from hw3core.explain import occlusion, prefix_curve, review_gates
 
 # The gates drawn, in the API's order: (checkpoint, gate of its cell).
 GATE_VIEWS = [("sentiment-gru", "update"), ("sentiment-lstm", "input"), ("sentiment-lstm", "forget")]
-NOT_READ = "not read: past the window"
+NOT_READ = "not read: outside the window"
 # Word influence is scaled to the strongest word, but never to less than this change of p(positive): a model
 # already certain moves by millionths, and scaling those up would paint rounding noise at full strength.
 MIN_INFLUENCE_SCALE = 0.01
@@ -27,8 +27,9 @@ HOW_TO_READ = """\
 
 - **Word by word:** p(positive) after each word, each point the classifier's answer for the review cut after that
   word, read exactly as a whole review is (a beginning token, the words, an end token). The last point is the
-  answer above. Hover a point for its word. The models read the first 198 words (200 tokens with the beginning and
-  end tokens); words after those are greyed in the text under the curve.
+  answer above. Hover a point for its word. The models read at most 198 words (200 tokens with the beginning and
+  end tokens): of a longer review, its opening words and then its closing ones. The words skipped are greyed in the
+  text under the curve.
 - **Which words mattered:** each word replaced in turn by the unknown-word token; the colour is how much p(positive)
   fell without it (red: the word pushed towards *positive*, purple: towards *negative*), scaled for each model to its
   strongest word (or to 1 percentage point, if no word moves it that much: a model already certain moves little).
@@ -66,14 +67,14 @@ def build_inside_views(models: ModelStore, classifiers: dict[str, str], review: 
     @shown_to_user
     def read_review(text):
         text, classifier = loaded(text)
-        rows, read = [], {}
+        rows, read_by_all = [], None
         for name, title in classifiers.items():
             tokens, p = prefix_curve(classifier[name], text)
-            read[name] = tokens.read
+            read_by_all = set(tokens.read) if read_by_all is None else read_by_all & set(tokens.read)
             rows += [{"model": title, "word number": k, "word": word, "p(positive)": round(float(value), 4)}
-                     for k, (word, value) in enumerate(zip(tokens.tokens[: tokens.read], p.tolist(), strict=True), 1)]
-        shared = min(read.values())
-        return pd.DataFrame(rows), spaced(tokens.tokens, [None] * shared + [NOT_READ] * (len(tokens.tokens) - shared))
+                     for k, (word, value) in enumerate(zip(tokens.words(), p.tolist(), strict=True), 1)]
+        shown = [None if i in read_by_all else NOT_READ for i in range(len(tokens.tokens))]
+        return pd.DataFrame(rows), spaced(tokens.tokens, shown)
 
     @shown_to_user
     def word_influence(text):
@@ -82,8 +83,10 @@ def build_inside_views(models: ModelStore, classifiers: dict[str, str], review: 
         for name in classifiers:
             tokens, change = occlusion(classifier[name], text)
             scores = (change / max(float(change.abs().max()), MIN_INFLUENCE_SCALE)).tolist()
-            unread = [None] * (len(tokens.tokens) - tokens.read)
-            views.append(spaced(tokens.tokens, [round(s, 4) for s in scores] + unread))
+            shown = [None] * len(tokens.tokens)  # a word not read has no colour
+            for position, score in zip(tokens.read, scores, strict=True):
+                shown[position] = round(score, 4)
+            views.append(spaced(tokens.tokens, shown))
         return tuple(views)
 
     @shown_to_user

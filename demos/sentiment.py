@@ -11,7 +11,7 @@ from hw3core import SentimentClassifier
 
 # Checkpoint name -> title, in the order of the API's outputs.
 MODELS = {"sentiment-gru": "GRU", "sentiment-lstm": "LSTM"}
-# The models read only the first 200 tokens; this bounds the tokenizer's work on a pasted book.
+# The models read at most 200 tokens of a review; this bounds the tokenizer's work on a pasted book.
 MAX_REVIEW_CHARACTERS = 100_000
 EXAMPLES = [
     "One of the best films I have seen in years. The acting is superb, the story moving, "
@@ -57,7 +57,8 @@ def build(models: ModelStore) -> None:
         predictions = score(text, models)
         return *[p.probabilities for p in predictions], *[describe(p) for p in predictions]
 
-    gr.Markdown("Type or paste a movie review. Both recurrent networks read its first 200 words.")
+    gr.Markdown("Type or paste a movie review. Both recurrent networks read up to 198 of its words: "
+                "of a longer one, its opening words and then its closing ones.")
     build_availability_notice(models, MODELS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=280):

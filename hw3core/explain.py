@@ -107,14 +107,17 @@ def layer_table(model: nn.Sequential, image_size: int = IMAGE_SIZE) -> list[Laye
 @dataclass
 class ReviewTokens:
     tokens: list[str]  # every token of the review, as the tokenizer cuts it
-    read: int  # how many of them the model reads: the rest lie past its window
+    read: list[int]  # the positions in ``tokens`` of those the model reads, in order: the rest lie outside its window
     ids: list[int]  # BEGIN, the ids of the tokens read, END: what the model is given
+
+    def words(self) -> list[str]:
+        """The tokens read, in the order the model reads them."""
+        return [self.tokens[i] for i in self.read]
 
 
 def review_tokens(model: SentimentClassifier, text: str) -> ReviewTokens:
     tokens = tokenize(text)
-    ids = model.encode(text)
-    return ReviewTokens(tokens, len(ids) - 2, ids)
+    return ReviewTokens(tokens, model.words_read(len(tokens)), model.encode(text))
 
 
 @torch.inference_mode()
@@ -126,15 +129,15 @@ def _positive(model: SentimentClassifier, encoded: list[list[int]]) -> Tensor:
 
 
 def prefix_curve(model: SentimentClassifier, text: str) -> tuple[ReviewTokens, Tensor]:
-    """p(positive) after each word read (n,): the classifier applied to BEGIN, the first k words, END,
+    """p(positive) after each word read (n,): the classifier applied to BEGIN, the first k words read, END,
     exactly as it is applied to a whole review (never the head on a state it was not trained to read).
     The point after the last word read is therefore the review's own prediction. All prefixes run as
     one padded batch."""
     review = review_tokens(model, text)
-    if review.read == 0:
+    if not review.read:
         raise ValueError("the review has no words")
     begin, words, end = review.ids[0], review.ids[1:-1], review.ids[-1]
-    return review, _positive(model, [[begin, *words[:k], end] for k in range(1, review.read + 1)])
+    return review, _positive(model, [[begin, *words[:k], end] for k in range(1, len(words) + 1)])
 
 
 def occlusion(model: SentimentClassifier, text: str) -> tuple[ReviewTokens, Tensor]:
@@ -142,11 +145,11 @@ def occlusion(model: SentimentClassifier, text: str) -> tuple[ReviewTokens, Tens
     out-of-vocabulary token) (n,), in [-1, 1]; > 0 where the word pushed towards positive. The review
     and its n variants run as one batch, so an unchanged variant gives exactly the review's value."""
     review = review_tokens(model, text)
-    if review.read == 0:
+    if not review.read:
         raise ValueError("the review has no words")
     oov = model.word_ids[OOV]
     variants = [review.ids]
-    for position in range(1, review.read + 1):
+    for position in range(1, len(review.read) + 1):
         variant = list(review.ids)
         variant[position] = oov
         variants.append(variant)
@@ -179,7 +182,7 @@ def review_gates(model: SentimentClassifier, text: str) -> tuple[list[str], dict
     review = review_tokens(model, text)
     ids = torch.tensor(review.ids, device=model.embedding.weight.device)
     gates = cell_gates(model.rnn, model.embedding(ids)[:, None])
-    return [BEGIN, *review.tokens[: review.read], END], {name: g[:, 0].float().cpu() for name, g in gates.items()}
+    return [BEGIN, *review.words(), END], {name: g[:, 0].float().cpu() for name, g in gates.items()}
 
 
 # ----- character writers -----

@@ -29,12 +29,26 @@ def build_vocabulary(texts: Iterable[str], min_count: int = 100, max_size: int =
 MIN_LENGTH = 2  # BEGIN and END; each id more is a word
 
 
-def encode_review(text: str, word_ids: dict[str, int], max_length: int) -> list[int]:
-    """BEGIN, the first words (unknown ones as OOV), END: at most ``max_length`` ids (2 or more)."""
+def words_read(n_words: int, max_length: int, tail_length: int = 0) -> list[int]:
+    """The positions of the words a review of ``n_words`` is read as, in order: all of them if they fit
+    between BEGIN and END (``max_length - 2``), else the first ones and then the last ``tail_length``.
+    Half of IMDB's reviews run past 198 words, and a review's verdict is often in its closing lines."""
     if max_length < MIN_LENGTH:
         raise ValueError(f"max_length must be at least {MIN_LENGTH} (BEGIN and END), not {max_length}")
+    window = max_length - MIN_LENGTH
+    if not 0 <= tail_length <= window:
+        raise ValueError(f"tail_length must be from 0 to {window} (the words max_length leaves room for), "
+                         f"not {tail_length}")
+    if n_words <= window:
+        return list(range(n_words))
+    return [*range(window - tail_length), *range(n_words - tail_length, n_words)]
+
+
+def encode_review(text: str, word_ids: dict[str, int], max_length: int, tail_length: int = 0) -> list[int]:
+    """BEGIN, the words read (``words_read``; unknown ones as OOV), END: at most ``max_length`` ids."""
+    tokens = tokenize(text)
     oov = word_ids[OOV]
-    words = [word_ids.get(token, oov) for token in tokenize(text)[: max_length - 2]]
+    words = [word_ids.get(tokens[i], oov) for i in words_read(len(tokens), max_length, tail_length)]
     return [word_ids[BEGIN], *words, word_ids[END]]
 
 

@@ -13,7 +13,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
 from hw3core.rnn_cells import CELLS
-from hw3core.text import encode_review, pad_reviews
+from hw3core.text import encode_review, pad_reviews, words_read
 
 
 def run_sequence(cell: nn.Module, xs: Tensor, state=None) -> tuple[Tensor, object]:
@@ -94,14 +94,21 @@ class SentimentClassifier(
         bias: bool = True,
         max_length: int = 200,
         dropout: float = 0.0,
+        tail_length: int = 0,
     ):
         super().__init__(len(vocabulary), embedding_dim, CELLS[cell], hidden_size, bias, dropout)
+        words_read(0, max_length, tail_length)  # refuses a window that cannot be read, before any review
         self.vocabulary = vocabulary
         self.max_length = max_length
+        self.tail_length = tail_length  # 0: the first words only, as the assignment's starter code reads
         self.word_ids = {word: i for i, word in enumerate(vocabulary)}
 
+    def words_read(self, n_words: int) -> list[int]:
+        """The positions of the words of a review of ``n_words`` that the model reads."""
+        return words_read(n_words, self.max_length, self.tail_length)
+
     def encode(self, text: str) -> list[int]:
-        return encode_review(text, self.word_ids, self.max_length)
+        return encode_review(text, self.word_ids, self.max_length, self.tail_length)
 
     @torch.inference_mode()
     def predict(self, texts: list[str]) -> Tensor:

@@ -39,8 +39,10 @@ def tiny_models() -> dict:
         "alexnet": AlexNet(),
         "alexnet-large-kernel": AlexNetLargeKernel(),
         "alexnet-avg-pooling": AlexNetAvgPooling(),
-        "sentiment-gru": SentimentClassifier(SPECIAL_TOKENS + WORDS, cell="gru", embedding_dim=8, hidden_size=16),
-        "sentiment-lstm": SentimentClassifier(SPECIAL_TOKENS + WORDS, cell="lstm", embedding_dim=8, hidden_size=16),
+        "sentiment-gru": SentimentClassifier(SPECIAL_TOKENS + WORDS, cell="gru", embedding_dim=8, hidden_size=16,
+                                                    tail_length=64),
+        "sentiment-lstm": SentimentClassifier(SPECIAL_TOKENS + WORDS, cell="lstm", embedding_dim=8, hidden_size=16,
+                                                    tail_length=64),
         "shakespeare-gru": ShakespeareWriter(CHARACTERS, cell="gru", embedding_dim=8, hidden_size=16),
         "shakespeare-lstm": ShakespeareWriter(CHARACTERS, cell="lstm", embedding_dim=8, hidden_size=16),
     }

@@ -154,12 +154,16 @@ def test_the_prefix_curve_is_the_classifier_on_each_prefix_and_ends_on_the_revie
     assert len(set(p.tolist())) > 1  # the curve moves, or the checks above say little
 
 
-def test_words_past_the_window_are_not_read(small):
-    model = small["sentiment-gru"]
-    review = " ".join(["good", "bad", "film"] * 100)  # 300 words; the window holds 198
+def test_a_long_review_is_read_as_its_opening_and_closing_words(small):
+    model = small["sentiment-gru"]  # 200 tokens: 198 words, the last 64 of them from the review's end
+    review = " ".join(["good"] * 236 + ["bad"] * 64)  # 300 words; only the last 64 are bad ones
     tokens, p = prefix_curve(model, review)
-    assert len(tokens.tokens) == 300 and tokens.read == len(p) == model.max_length - 2
+    assert tokens.read == [*range(134), *range(236, 300)] and len(p) == 198
     assert p[-1].item() == pytest.approx(model.predict([review])[0, 1].item(), abs=1e-6)
+    # The model is given those words and nothing else: the review cut down to them reads the same.
+    cut = " ".join(tokens.words())
+    assert model.predict([cut])[0, 1].item() == pytest.approx(p[-1].item(), abs=1e-6)
+    assert model.predict([" ".join(tokens.tokens[:198])])[0, 1].item() != pytest.approx(p[-1].item(), abs=1e-6)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -292,10 +296,19 @@ def test_read_review_ends_each_curve_on_the_scored_answer(client):
     assert [entry["token"] for entry in words] == [f"{word} " for word in REVIEW.split()]
 
 
-def test_read_review_greys_the_words_past_the_window(client):
+def test_read_review_greys_the_words_outside_the_window(client):
     curve, words = client.predict(" ".join(["good", "film"] * 120), api_name="/read_review")
     assert len(curve["data"]) == 2 * 198
-    assert [entry["class_or_confidence"] for entry in words] == [None] * 198 + [NOT_READ] * 42
+    # The fixture's models read 134 words from the start and 64 from the end: the middle 42 are skipped.
+    assert [entry["class_or_confidence"] for entry in words] == [None] * 134 + [NOT_READ] * 42 + [None] * 64
+
+
+def test_word_influence_leaves_the_words_not_read_uncoloured(client):
+    review = " ".join(["good", "film"] * 120)
+    for view in client.predict(review, api_name="/word_influence"):
+        scores = [entry["class_or_confidence"] for entry in view]
+        assert len(scores) == 240 and scores[134:176] == [None] * 42
+        assert None not in scores[:134] + scores[176:] and max(abs(s) for s in scores[176:]) > 0
 
 
 def test_word_influence_scores_each_word_for_each_model(client, checkpoints):

@@ -14,7 +14,7 @@ from hw3core import (
     ShakespeareWriter,
     sample_next_char_id,
 )
-from hw3core.text import BEGIN, END, OOV, PAD, SPECIAL_TOKENS, build_vocabulary, encode_review, pad_reviews, tokenize
+from hw3core.text import BEGIN, END, OOV, PAD, SPECIAL_TOKENS, build_vocabulary, encode_review, pad_reviews, tokenize, words_read
 
 CELL_NAMES = pytest.mark.parametrize("cell", list(CELLS))
 CHARACTERS = "\n !',.:;?ABCDEIJLMNORTUabcdefghilmnorstuvwy"
@@ -169,7 +169,8 @@ def vocabulary():
 @CELL_NAMES
 def test_sentiment_classifier_round_trip(cell, vocabulary, tmp_path):
     torch.manual_seed(0)
-    model = SentimentClassifier(vocabulary, cell=cell, embedding_dim=8, hidden_size=6, max_length=12).eval()
+    model = SentimentClassifier(vocabulary, cell=cell, embedding_dim=8, hidden_size=6, max_length=12,
+                                tail_length=4).eval()
     model.save_pretrained(tmp_path)
     loaded = SentimentClassifier.from_pretrained(tmp_path, strict=True)
     config = json.loads((tmp_path / "config.json").read_text())
@@ -177,7 +178,7 @@ def test_sentiment_classifier_round_trip(cell, vocabulary, tmp_path):
     assert config["vocabulary"] == vocabulary
     assert loaded.vocabulary == vocabulary
     assert type(loaded.rnn) is CELLS[cell]
-    assert loaded.max_length == 12
+    assert loaded.max_length == 12 and config["tail_length"] == loaded.tail_length == 4
     assert loaded.rnn.hidden_size == 6 and loaded.embedding.embedding_dim == 8
     probabilities = model.predict(REVIEWS)
     assert probabilities.shape == (len(REVIEWS), 2)
@@ -310,6 +311,39 @@ def test_encode_review_respects_max_length(max_length):
     assert len(ids) == min(max_length, 22)
     assert ids[0] == word_ids[BEGIN] and ids[-1] == word_ids[END]
     assert ids[1:-1] == [4] * (len(ids) - 2)
+
+
+@pytest.mark.parametrize(("n_words", "tail_length", "expected"), [
+    (5, 2, [0, 1, 2, 3, 4]),  # fits the window (5 words for max_length 7): all of it, whatever the tail
+    (9, 0, [0, 1, 2, 3, 4]),  # the first words only, as the starter code reads
+    (9, 2, [0, 1, 2, 7, 8]),
+    (9, 5, [4, 5, 6, 7, 8]),  # the last words only
+])
+def test_words_read_are_the_opening_then_the_closing_words(n_words, tail_length, expected):
+    assert words_read(n_words, max_length=7, tail_length=tail_length) == expected
+
+
+def test_encode_review_reads_the_words_words_read_names():
+    words = [f"w{i}" for i in range(9)]
+    word_ids = {word: i for i, word in enumerate(SPECIAL_TOKENS + words)}
+    ids = encode_review(" ".join(words), word_ids, max_length=7, tail_length=2)
+    assert ids == [word_ids[BEGIN], *(word_ids[f"w{i}"] for i in (0, 1, 2, 7, 8)), word_ids[END]]
+
+
+@pytest.mark.parametrize("tail_length", [-1, 6])
+def test_a_tail_longer_than_the_window_is_refused(vocabulary, tail_length):
+    with pytest.raises(ValueError, match="tail_length must be from 0 to 5"):
+        words_read(9, max_length=7, tail_length=tail_length)
+    with pytest.raises(ValueError, match="tail_length"):
+        SentimentClassifier(vocabulary, max_length=7, tail_length=tail_length)
+
+
+def test_the_training_script_refuses_a_tail_longer_than_the_window_before_reading_data():
+    from training import train_sentiment
+
+    with pytest.raises(SystemExit) as refusal:  # the data file is missing too: the flags are checked first
+        train_sentiment.main(["--data", "missing.csv", "--max-length", "10", "--tail-length", "9"])
+    assert "--tail-length: tail_length must be from 0 to 8" in str(refusal.value.code)
 
 
 def test_pad_reviews_pads_with_pad_to_the_longest_and_keeps_lengths():

@@ -4,13 +4,14 @@
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from hw3core import CELLS, SentimentClassifier
-from hw3core.text import MIN_LENGTH, build_vocabulary
+from hw3core.text import MIN_LENGTH, build_vocabulary, words_read
 from training.data import ReviewDataset, balanced_holdout, collate_reviews, read_imdb, seeded_subset
 from training.loop import Task, common_arguments, run
 
@@ -31,12 +32,16 @@ def split_reviews(reviews: list[tuple[str, int]], val_size: int, seed: int, limi
 
 
 def build_task(args) -> Task:
+    try:  # before the reviews are read: a window that cannot be read is the flags' fault
+        words_read(0, args.max_length, args.tail_length)
+    except ValueError as error:
+        sys.exit(f"error: --tail-length: {error}")
     reviews = read_imdb(args.data)
     train, val = split_reviews(reviews, args.val_size, args.seed, args.limit)
     vocabulary = build_vocabulary((text for text, _ in train), args.min_count, args.max_vocabulary)
     torch.manual_seed(args.seed)
     model = SentimentClassifier(vocabulary, args.cell, args.embedding_dim, args.hidden_size, True, args.max_length,
-                                args.dropout)
+                                args.dropout, args.tail_length)
 
     def dataset(reviews):
         return ReviewDataset([model.encode(text) for text, _ in reviews], [label for _, label in reviews])
@@ -59,8 +64,10 @@ def build_task(args) -> Task:
 
 
 def description(args) -> str:
+    window = (f"first {args.max_length} tokens" if not args.tail_length else
+              f"{args.max_length} tokens: of a longer review, its first words and its last {args.tail_length}")
     return (f"IMDB review sentiment with a hand-written {args.cell.upper()} cell (embedding {args.embedding_dim}, "
-            f"hidden {args.hidden_size}, first {args.max_length} tokens).")
+            f"hidden {args.hidden_size}, {window}).")
 
 
 def review_length(value: str) -> int:
@@ -78,6 +85,9 @@ def main(argv=None):
     parser.add_argument("--embedding-dim", type=int, default=128)
     parser.add_argument("--hidden-size", type=int, default=100)
     parser.add_argument("--max-length", type=review_length, default=200, help="tokens read per review (2 or more)")
+    parser.add_argument("--tail-length", type=int, default=0, metavar="N",
+                        help="of a review longer than the window, read its last N words after its first ones "
+                             "(default 0: only its first words, as the assignment's starter code)")
     parser.add_argument("--min-count", type=int, default=100, help="a word's occurrences to enter the vocabulary")
     parser.add_argument("--max-vocabulary", type=int, default=20_000)
     parser.add_argument("--clip-grad-norm", type=float, default=1.0)
