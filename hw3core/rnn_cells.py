@@ -163,27 +163,32 @@ class _GRUSequence(torch.autograd.Function):
         weight_hh, hs, gates, reset_hidden = ctx.saved_tensors
         T, B, H = grad_hs.shape
         w_zr, w_n = weight_hh[: 2 * H], weight_hh[2 * H :]
-        # Every factor that does not depend on the incoming gradient, for all steps in a few large
-        # operations: the loop is then left with the few small ones that carry the gradient back.
-        h = hs[:-1]
-        z, r, n = gates.split(H, dim=2)
-        for_z = (n - h) * z * (1 - z)  # d(h')/d(z's pre-activation), per unit of dh
-        for_n = z * (1 - n * n)
-        for_r = h * r * (1 - r)  # times d(r * h)
-        keep = 1 - z
+        # Each step's factors are computed in that step, on a few (B, H) blocks that stay in cache: factors
+        # for the whole sequence at once would be a dozen passes over (T, B, H) tensors in memory.
+        # Each ``addcmul(x, y, y, value=-1)`` is one of the derivatives x - y²: σ' = a - a², tanh' = 1 - a².
         grad_pre = torch.empty_like(gates)  # gradients of the gates before their nonlinearities
-        dh = torch.zeros_like(hs[0])
+        grad_gates = gates.new_empty(B, 3 * H)  # ... and after them, one step at a time
+        slopes = gates.new_empty(B, 3 * H)  # the nonlinearities' derivatives at that step
+        ones = gates.new_ones(B, H)
+        d_z, d_r, d_n = grad_gates.split(H, dim=1)
+        dh = grad_hs[T - 1].clone()
         for t in reversed(range(T)):
-            dh = dh + grad_hs[t]
-            dz, dr, dn = grad_pre[t].split(H, dim=1)
-            torch.mul(dh, for_z[t], out=dz)
-            torch.mul(dh, for_n[t], out=dn)
-            d_rh = dn @ w_n
-            torch.mul(d_rh, for_r[t], out=dr)
-            dh = torch.addmm(torch.addcmul(dh * keep[t], d_rh, r[t]), grad_pre[t, :, : 2 * H], w_zr)
+            h = hs[t]
+            z, r, n = gates[t].split(H, dim=1)
+            torch.addcmul(gates[t], gates[t], gates[t], value=-1, out=slopes)  # σ' of z and r (n's, replaced)
+            torch.addcmul(ones, n, n, value=-1, out=slopes[:, 2 * H :])
+            torch.sub(n, h, out=d_z).mul_(dh)  # h' = h + z (n - h)
+            torch.mul(dh, z, out=d_n)
+            dn = torch.mul(d_n, slopes[:, 2 * H :], out=grad_pre[t, :, 2 * H :])
+            d_rh = dn @ w_n  # the gradient of r * h, the candidate's input
+            torch.mul(d_rh, h, out=d_r)
+            grad_zr = torch.mul(grad_gates[:, : 2 * H], slopes[:, : 2 * H], out=grad_pre[t, :, : 2 * H])
+            # dh of the step before: through (1 - z) h, through r * h, and through both gates' products
+            dh = torch.addcmul(dh.sub_(d_n), d_rh, r)
+            dh = torch.addmm(dh, grad_zr, w_zr).add_(grad_hs[t - 1]) if t else torch.addmm(dh, grad_zr, w_zr)
         flat = grad_pre.reshape(T * B, 3 * H)
         grad_weight = torch.cat(
-            [flat[:, : 2 * H].t() @ h.reshape(T * B, H), flat[:, 2 * H :].t() @ reset_hidden.reshape(T * B, H)]
+            [flat[:, : 2 * H].t() @ hs[:-1].reshape(T * B, H), flat[:, 2 * H :].t() @ reset_hidden.reshape(T * B, H)]
         )
         return grad_pre, grad_weight, dh
 
@@ -203,11 +208,12 @@ class _LSTMSequence(torch.autograd.Function):
         gates = projected.new_empty(T, B, 4 * H)  # i, f, g, o after their nonlinearities
         hs[0], cs[0] = h0, c0
         for t in range(T):
-            pre = torch.addmm(projected[t], hs[t], w)
-            torch.sigmoid(pre, out=gates[t])
-            g = torch.tanh(pre[:, 2 * H : 3 * H], out=gates[t, :, 2 * H : 3 * H])
-            i, f, o = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 3 * H :]
-            c = torch.addcmul(f * cs[t], i, g, out=cs[t + 1])
+            torch.addmm(projected[t], hs[t], w, out=gates[t])  # the pre-activations, in place of the gates
+            i, f, g, o = gates[t].split(H, dim=1)
+            gates[t, :, : 2 * H].sigmoid_()
+            g.tanh_()
+            o.sigmoid_()
+            c = torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
             torch.mul(o, torch.tanh(c, out=tanh_cs[t]), out=hs[t + 1])
         ctx.save_for_backward(weight_hh, hs, cs, tanh_cs, gates)
         return hs[1:], cs[T]
@@ -218,22 +224,31 @@ class _LSTMSequence(torch.autograd.Function):
     def backward(ctx, grad_hs: Tensor, grad_c_last: Tensor | None):
         weight_hh, hs, cs, tanh_cs, gates = ctx.saved_tensors
         T, B, H = grad_hs.shape
-        # As in the GRU: the factors that do not depend on the incoming gradient, for all steps at once.
-        i, f, g, o = gates.split(H, dim=2)
-        for_o = tanh_cs * o * (1 - o)  # d(h)/d(o's pre-activation)
-        for_c = o * (1 - tanh_cs * tanh_cs)  # d(h)/d(c)
-        # d(c)/d(pre-activation) of i, f and g, side by side as they lie in the gates: (T, B, 3, H)
-        for_ifg = torch.stack([g * i * (1 - i), cs[:-1] * f * (1 - f), i * (1 - g * g)], dim=2)
-        grad_pre = torch.empty_like(gates)
-        dh = torch.zeros_like(hs[0])
+        # Unlike the GRU's, the factors are computed step by step: each step's are a few (B, H) blocks
+        # that stay in cache, where whole-sequence factors would be a dozen passes over (T, B, H) in memory.
+        # Each ``addcmul(x, y, y, value=-1)`` is one of the derivatives x - y²: σ' = a - a², tanh' = 1 - a².
+        grad_pre = torch.empty_like(gates)  # gradients of the gates before their nonlinearities
+        grad_gates = gates.new_empty(B, 4 * H)  # ... and after them, one step at a time
+        slopes = gates.new_empty(B, 4 * H)  # the nonlinearities' derivatives at that step
+        for_c, dh_o = gates.new_empty(B, H), gates.new_empty(B, H)
+        ones = gates.new_ones(B, H)
+        d_i, d_f, d_g, d_o = grad_gates.split(H, dim=1)
+        dh = grad_hs[T - 1].clone()
         dc = torch.zeros_like(cs[0]) if grad_c_last is None else grad_c_last.clone()
         for t in reversed(range(T)):
-            dh = dh + grad_hs[t]
-            torch.mul(dh, for_o[t], out=grad_pre[t, :, 3 * H :])
-            dc.addcmul_(dh, for_c[t])
-            torch.mul(dc[:, None], for_ifg[t], out=grad_pre[t, :, : 3 * H].view(B, 3, H))
-            dc.mul_(f[t])
-            dh = grad_pre[t] @ weight_hh
+            i, f, g, o = gates[t].split(H, dim=1)
+            tanh_c = tanh_cs[t]
+            torch.mul(dh, tanh_c, out=d_o)
+            torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=for_c)
+            dc.addcmul_(torch.mul(dh, o, out=dh_o), for_c)  # h = o tanh(c)
+            torch.mul(dc, g, out=d_i)
+            torch.mul(dc, cs[t], out=d_f)
+            torch.mul(dc, i, out=d_g)
+            torch.addcmul(gates[t], gates[t], gates[t], value=-1, out=slopes)  # σ' of i, f, o (and g, replaced)
+            torch.addcmul(ones, g, g, value=-1, out=slopes[:, 2 * H : 3 * H])
+            torch.mul(grad_gates, slopes, out=grad_pre[t])
+            dc.mul_(f)
+            dh = torch.addmm(grad_hs[t - 1], grad_pre[t], weight_hh) if t else grad_pre[0] @ weight_hh
         flat = grad_pre.reshape(T * B, 4 * H)
         grad_weight = flat.t() @ hs[:-1].reshape(T * B, H)
         return grad_pre, grad_weight, dh, dc
