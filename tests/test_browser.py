@@ -9,6 +9,7 @@ models" views take their screenshots of the trained ones with
     HW3_BROWSER_CHECKPOINTS=checkpoints HW3_SCREENSHOTS=docs/screenshots pytest tests/test_browser.py -k inside
 """
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import running_app
+
+from hw3core.checkpoints import RUN_FILE, kept_metrics, read_metrics
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -34,12 +37,17 @@ PERCENT = re.compile(r"^\d+(\.\d+)?%$")  # one row of a gr.Label
 
 
 @pytest.fixture(scope="module")
-def served_url(request):
+def served_root(request) -> Path:
     root = os.environ.get("HW3_BROWSER_CHECKPOINTS")
-    if root is None:
+    return Path(root) if root else request.getfixturevalue("checkpoints")
+
+
+@pytest.fixture(scope="module")
+def served_url(request, served_root):
+    if "HW3_BROWSER_CHECKPOINTS" not in os.environ:
         yield request.getfixturevalue("app_url")
         return
-    with running_app(Path(root)) as url:
+    with running_app(served_root) as url:
         yield url
 
 
@@ -101,13 +109,16 @@ def test_domain_tab_classifies_a_drawn_example(page):
     screenshot(page, "domain")
 
 
-def test_sentiment_tab_scores_a_review(page):
+def test_sentiment_tab_scores_a_review(page, served_root):
     tab = open_tab(page, TABS[1])
     tab.get_by_label("Review").fill("The film was great, I loved it.")
     tab.get_by_role("button", name="Score").click()
     sync_api.expect(tab.get_by_text(PERCENT)).to_have_count(2 * 2)
     sync_api.expect(tab.get_by_text(re.compile(r"ms · [\d,]+ parameters$"))).to_have_count(2)
-    sync_api.expect(tab.get_by_role("cell", name="0.8125")).to_have_count(2)  # the last validation accuracies
+    for name in ("sentiment-gru", "sentiment-lstm"):  # each kept epoch's validation accuracy, from its records
+        folder = served_root / name
+        kept = kept_metrics(json.loads((folder / RUN_FILE).read_text()), read_metrics(folder))
+        sync_api.expect(tab.get_by_role("cell", name=f"{kept['val_accuracy']:.4f}", exact=True).first).to_be_visible()
     screenshot(page, "sentiment")
 
 
