@@ -25,11 +25,11 @@ UNIT_PIXELS = 3
 HOW_TO_READ = """\
 **Inside the models.** Three views of how the GRU and the LSTM read the review above.
 
-- **Word by word:** p(positive) after each word, each point the classifier's answer for the review cut after that
-  word, read exactly as a whole review is (a beginning token, the words, an end token). The last point is the
-  answer above. Hover a point for its word. The models read at most 198 words (200 tokens with the beginning and
-  end tokens): of a longer review, its opening words and then its closing ones. The words skipped are greyed in the
-  text under the curve.
+- **Word by word:** p(positive) after each word read, each point the classifier's answer for the words read up to
+  that one, given exactly as a whole review is (a beginning token, the words, an end token). The last point is the
+  answer above. Hover a point for its word; the axis counts the review's words. The models read at most 198 words
+  (200 tokens with the beginning and end tokens): of a longer review, its opening words and then its closing ones,
+  so the curve jumps over the middle, and the words skipped are greyed in the text under the curve.
 - **Which words mattered:** each word replaced in turn by the unknown-word token; the colour is how much p(positive)
   fell without it (red: the word pushed towards *positive*, purple: towards *negative*), scaled for each model to its
   strongest word (or to 1 percentage point, if no word moves it that much: a model already certain moves little).
@@ -71,8 +71,8 @@ def build_inside_views(models: ModelStore, classifiers: dict[str, str], review: 
         for name, title in classifiers.items():
             tokens, p = prefix_curve(classifier[name], text)
             read_by_all = set(tokens.read) if read_by_all is None else read_by_all & set(tokens.read)
-            rows += [{"model": title, "word number": k, "word": word, "p(positive)": round(float(value), 4)}
-                     for k, (word, value) in enumerate(zip(tokens.words(), p.tolist(), strict=True), 1)]
+            rows += [{"model": title, "word number": position + 1, "word": tokens.tokens[position],
+                      "p(positive)": round(float(value), 4)} for position, value in zip(tokens.read, p.tolist(), strict=True)]
         shown = [None if i in read_by_all else NOT_READ for i in range(len(tokens.tokens))]
         return pd.DataFrame(rows), spaced(tokens.tokens, shown)
 

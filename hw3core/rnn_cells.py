@@ -224,9 +224,7 @@ class _LSTMSequence(torch.autograd.Function):
     def backward(ctx, grad_hs: Tensor, grad_c_last: Tensor | None):
         weight_hh, hs, cs, tanh_cs, gates = ctx.saved_tensors
         T, B, H = grad_hs.shape
-        # Unlike the GRU's, the factors are computed step by step: each step's are a few (B, H) blocks
-        # that stay in cache, where whole-sequence factors would be a dozen passes over (T, B, H) in memory.
-        # Each ``addcmul(x, y, y, value=-1)`` is one of the derivatives x - y²: σ' = a - a², tanh' = 1 - a².
+        # As in the GRU, each step's factors are computed in that step, on blocks that stay in cache.
         grad_pre = torch.empty_like(gates)  # gradients of the gates before their nonlinearities
         grad_gates = gates.new_empty(B, 4 * H)  # ... and after them, one step at a time
         slopes = gates.new_empty(B, 4 * H)  # the nonlinearities' derivatives at that step

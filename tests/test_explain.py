@@ -299,6 +299,9 @@ def test_read_review_ends_each_curve_on_the_scored_answer(client):
 def test_read_review_greys_the_words_outside_the_window(client):
     curve, words = client.predict(" ".join(["good", "film"] * 120), api_name="/read_review")
     assert len(curve["data"]) == 2 * 198
+    rows = [dict(zip(curve["columns"], row)) for row in curve["data"]]
+    for title in ("GRU", "LSTM"):  # each point at the review's own word number: the curve jumps the skipped middle
+        assert [row["word number"] for row in rows if row["model"] == title] == [*range(1, 135), *range(177, 241)]
     # The fixture's models read 134 words from the start and 64 from the end: the middle 42 are skipped.
     assert [entry["class_or_confidence"] for entry in words] == [None] * 134 + [NOT_READ] * 42 + [None] * 64
 

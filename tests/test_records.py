@@ -21,7 +21,8 @@ def test_an_old_record_is_rewritten_from_its_own_fields():
     }
     new = report.portable_run(old, last_epoch=8)
     assert new["command"] == "python -m training.train_sentiment --cell gru --data aclImdb_v1.tar.gz --keep last"
-    assert new["arguments"] == {**old["arguments"], "data": "aclImdb_v1.tar.gz", "keep": "last"}
+    # A run from before --tail-length read each review's first words: recorded as reading no tail.
+    assert new["arguments"] == {**old["arguments"], "data": "aclImdb_v1.tar.gz", "keep": "last", "tail_length": 0}
     assert new["kept_epoch"] == 8
     assert new["data"] == "IMDB (aclImdb_v1.tar.gz)" and new["hardware"] == "x86_64 CPU, 1 thread"
     assert new["parameters"] == 5 and "/srv/me" not in json.dumps(new)

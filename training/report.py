@@ -172,7 +172,8 @@ SCRIPTS = {"alexnet": train_alexnet, "sentiment": train_sentiment, "shakespeare"
 def portable_run(run: dict, last_epoch: int) -> dict:
     """A training record as its script writes one now: each data path replaced by the data set's name or
     file name, '1 thread' in the singular, and a run from before ``--keep`` recorded as keeping its last
-    epoch (``last_epoch``), as it did. Everything else is kept as recorded."""
+    epoch (``last_epoch``), as it did, and a sentiment run from before ``--tail-length`` as reading no tail.
+    Everything else is kept as recorded."""
     script = SCRIPTS[run["task"].split("-")[0]]
     program, dash_m, module, *argv = shlex.split(run["command"])
     arguments = loop.portable_arguments(run["arguments"], script.DATA_FLAGS)
@@ -184,6 +185,8 @@ def portable_run(run: dict, last_epoch: int) -> dict:
         argv += ["--keep", "last"]
         arguments["keep"] = "last"
         kept = {"kept_epoch": last_epoch}
+    if script is train_sentiment:  # a run from before --tail-length read each review's first words only
+        arguments.setdefault("tail_length", 0)
     return {**run, "command": shlex.join(["python", dash_m, module, *argv]), "arguments": arguments, "data": data,
             "hardware": re.sub(r"\b1 threads\b", "1 thread", run["hardware"]), **kept}
 
