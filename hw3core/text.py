@@ -32,7 +32,7 @@ MIN_LENGTH = 2  # BEGIN and END; each id more is a word
 def words_read(n_words: int, max_length: int, tail_length: int = 0) -> list[int]:
     """The positions of the words a review of ``n_words`` is read as, in order: all of them if they fit
     between BEGIN and END (``max_length - 2``), else the first ones and then the last ``tail_length``.
-    Half of IMDB's reviews run past 198 words, and a review's verdict is often in its closing lines."""
+    Many IMDB reviews run past 198 words, and a review's verdict is often in its closing lines."""
     if max_length < MIN_LENGTH:
         raise ValueError(f"max_length must be at least {MIN_LENGTH} (BEGIN and END), not {max_length}")
     window = max_length - MIN_LENGTH
