@@ -6,8 +6,9 @@ Each cell has two ways in:
 - ``cell.sequence(xs, state)``: a whole sequence at once, the path models train on. The input
   projections of all steps are one matrix product, each step adds one product with the hidden
   state, and backpropagation through time is written by hand (``torch.autograd.Function``), so
-  the per-step autograd bookkeeping that makes naive Python RNNs slow never happens. Weight
-  gradients are summed over all steps in one product at the end, as cuDNN does.
+  the per-step autograd bookkeeping that makes naive Python RNNs slow never happens. The backward
+  pass adds each step's share of the weight gradients while that step's gate gradients are in
+  cache, so it never writes the whole sequence's gate gradients to memory.
 Both paths compute the same function; tests hold them equal, values and gradients.
 """
 
@@ -77,7 +78,7 @@ class GRUCell(RecurrentCell):
     def sequence(self, xs: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """xs (T, B, I) -> (hidden states (T, B, H), last state (B, H))."""
         h0 = self.zeros(xs.shape[1], xs) if state is None else state
-        hs = _GRUSequence.apply(*_float32(self.project_inputs(xs), self.weight_hh, h0))
+        hs = _GRUSequence.apply(*_float32(xs, self.weight_ih, self.bias, self.weight_hh, h0))
         return hs, hs[-1]
 
 
@@ -112,15 +113,19 @@ class LSTMCell(RecurrentCell):
         """xs (T, B, I) -> (hidden states (T, B, H), last state (h, c))."""
         if state is None:
             state = (self.zeros(xs.shape[1], xs), self.zeros(xs.shape[1], xs))
-        hs, c_last = _LSTMSequence.apply(*_float32(self.project_inputs(xs), self.weight_hh, *state))
+        hs, c_last = _LSTMSequence.apply(*_float32(xs, self.weight_ih, self.bias, self.weight_hh, *state))
         return hs, (hs[-1], c_last)
 
 
 def _float32(*tensors: Tensor) -> tuple[Tensor, ...]:
-    """The recurrences run in float32 (or float64) whatever autocast does around them, on any device:
+    """The sequences run in float32 (or float64) whatever autocast does around them, on any device:
     a state carried through hundreds of steps in bfloat16 would lose its small changes, and their
-    in-place ``out=`` buffers need one dtype. Autograd casts the gradients back to each input's dtype."""
-    return tuple(tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor for tensor in tensors)
+    in-place ``out=`` buffers need one dtype (the input projections too, as they are written over by
+    the gates). Autograd casts the gradients back to each input's dtype. ``None`` (no bias) passes."""
+    return tuple(
+        tensor.float() if tensor is not None and tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+        for tensor in tensors
+    )
 
 
 def _without_autocast(method):
@@ -133,44 +138,83 @@ def _without_autocast(method):
     return run
 
 
+def _project(xs: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tensor:
+    """The input projections of all steps, one matrix product: (T, B, I) -> (T, B, G). The recurrence then
+    writes each step's gates over its projection, so the sequence costs one (T, B, G) buffer, not two."""
+    flat = xs.reshape(-1, xs.shape[-1])
+    projected = flat @ weight_ih.t() if bias is None else torch.addmm(bias, flat, weight_ih.t())
+    return projected.view(*xs.shape[:-1], -1)
+
+
+class _InputGradients:
+    """The gradients of ``_project``'s inputs, added up in the backward pass one step at a time, from that
+    step's gate gradients (B, G) while they are in cache: no (T, B, G) buffer of gate gradients is written,
+    and the memory a fresh one costs (a page fault per 4 kB on first touch) is never asked for."""
+
+    def __init__(self, ctx, xs: Tensor, weight_ih: Tensor, bias: Tensor | None):
+        self.xs, self.weight_ih = xs, weight_ih
+        wanted_xs, wanted_weight, wanted_bias = ctx.needs_input_grad[:3]
+        self.grad_xs = torch.empty_like(xs) if wanted_xs else None
+        self.grad_weight_ih = torch.zeros_like(weight_ih) if wanted_weight else None
+        # the bias's gradient, summed over the steps row by row and over the batch once at the end
+        self.grad_bias_rows = xs.new_zeros(xs.shape[1], weight_ih.shape[0]) if bias is not None and wanted_bias else None
+
+    def add(self, t: int, grad_pre: Tensor) -> None:
+        if self.grad_xs is not None:
+            torch.mm(grad_pre, self.weight_ih, out=self.grad_xs[t])
+        if self.grad_weight_ih is not None:
+            self.grad_weight_ih.addmm_(grad_pre.t(), self.xs[t])
+        if self.grad_bias_rows is not None:
+            self.grad_bias_rows.add_(grad_pre)
+
+    def result(self) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        grad_bias = None if self.grad_bias_rows is None else self.grad_bias_rows.sum(0)
+        return self.grad_xs, self.grad_weight_ih, grad_bias
+
+
 class _GRUSequence(torch.autograd.Function):
-    """The GRU recurrence over precomputed input projections, with hand-written BPTT."""
+    """The GRU over a whole sequence: the input projections, the recurrence, and hand-written BPTT."""
 
     @staticmethod
     @_without_autocast
-    def forward(ctx, projected: Tensor, weight_hh: Tensor, h0: Tensor) -> Tensor:
-        T, B, _ = projected.shape
+    def forward(ctx, xs: Tensor, weight_ih: Tensor, bias: Tensor | None, weight_hh: Tensor, h0: Tensor) -> Tensor:
+        T, B, _ = xs.shape
         H = h0.shape[1]
         w_zr, w_n = weight_hh[: 2 * H].t(), weight_hh[2 * H :].t()
-        hs = projected.new_empty(T + 1, B, H)  # hs[0] = h0, hs[t + 1] = state after step t
-        gates = projected.new_empty(T, B, 3 * H)  # z, r, h̃ after their nonlinearities
-        reset_hidden = projected.new_empty(T, B, H)  # r * h, the input of the candidate's product
+        gates = _project(xs, weight_ih, bias)  # each step's projection becomes its z, r, h̃ in place
+        hs = xs.new_empty(T + 1, B, H)  # hs[0] = h0, hs[t + 1] = state after step t
+        reset_hidden = xs.new_empty(T, B, H)  # r * h, the input of the candidate's product
         hs[0] = h0
         for t in range(T):
             h = hs[t]
-            zr = torch.sigmoid(torch.addmm(projected[t, :, : 2 * H], h, w_zr), out=gates[t, :, : 2 * H])
+            zr = gates[t, :, : 2 * H].addmm_(h, w_zr).sigmoid_()
             z, r = zr[:, :H], zr[:, H:]
             rh = torch.mul(r, h, out=reset_hidden[t])
-            n = torch.tanh(torch.addmm(projected[t, :, 2 * H :], rh, w_n), out=gates[t, :, 2 * H :])
+            n = gates[t, :, 2 * H :].addmm_(rh, w_n).tanh_()
             torch.addcmul(h, z, n - h, out=hs[t + 1])  # (1 - z) * h + z * n
-        ctx.save_for_backward(weight_hh, hs, gates, reset_hidden)
+        ctx.save_for_backward(xs, weight_ih, bias, weight_hh, hs, gates, reset_hidden)
         return hs[1:]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     @_without_autocast
     def backward(ctx, grad_hs: Tensor):
-        weight_hh, hs, gates, reset_hidden = ctx.saved_tensors
+        xs, weight_ih, bias, weight_hh, hs, gates, reset_hidden = ctx.saved_tensors
         T, B, H = grad_hs.shape
         w_zr, w_n = weight_hh[: 2 * H], weight_hh[2 * H :]
-        # Each step's factors are computed in that step, on a few (B, H) blocks that stay in cache: factors
-        # for the whole sequence at once would be a dozen passes over (T, B, H) tensors in memory.
+        # Each step's factors and weight gradients are computed in that step, on a few (B, H) blocks that
+        # stay in cache: for the whole sequence at once they would be a dozen passes over (T, B, H) tensors
+        # in memory, and a (T, B, 3H) buffer of gate gradients.
         # Each ``addcmul(x, y, y, value=-1)`` is one of the derivatives x - y²: σ' = a - a², tanh' = 1 - a².
-        grad_pre = torch.empty_like(gates)  # gradients of the gates before their nonlinearities
-        grad_gates = gates.new_empty(B, 3 * H)  # ... and after them, one step at a time
-        slopes = gates.new_empty(B, 3 * H)  # the nonlinearities' derivatives at that step
+        inputs = _InputGradients(ctx, xs, weight_ih, bias)
+        grad_weight_hh = torch.zeros_like(weight_hh)
+        grad_w_zr, grad_w_n = grad_weight_hh[: 2 * H], grad_weight_hh[2 * H :]
+        grad_pre = gates.new_empty(B, 3 * H)  # the gradients of the gates before their nonlinearities
+        grad_gates = gates.new_empty(B, 3 * H)  # ... and after them
+        slopes = gates.new_empty(B, 3 * H)  # the nonlinearities' derivatives
         ones = gates.new_ones(B, H)
         d_z, d_r, d_n = grad_gates.split(H, dim=1)
+        grad_zr, grad_n = grad_pre[:, : 2 * H], grad_pre[:, 2 * H :]
         dh = grad_hs[T - 1].clone()
         for t in reversed(range(T)):
             h = hs[t]
@@ -179,55 +223,55 @@ class _GRUSequence(torch.autograd.Function):
             torch.addcmul(ones, n, n, value=-1, out=slopes[:, 2 * H :])
             torch.sub(n, h, out=d_z).mul_(dh)  # h' = h + z (n - h)
             torch.mul(dh, z, out=d_n)
-            dn = torch.mul(d_n, slopes[:, 2 * H :], out=grad_pre[t, :, 2 * H :])
-            d_rh = dn @ w_n  # the gradient of r * h, the candidate's input
+            d_rh = torch.mul(d_n, slopes[:, 2 * H :], out=grad_n) @ w_n  # the gradient of r * h, the candidate's input
             torch.mul(d_rh, h, out=d_r)
-            grad_zr = torch.mul(grad_gates[:, : 2 * H], slopes[:, : 2 * H], out=grad_pre[t, :, : 2 * H])
+            torch.mul(grad_gates[:, : 2 * H], slopes[:, : 2 * H], out=grad_zr)
+            grad_w_zr.addmm_(grad_zr.t(), h)
+            grad_w_n.addmm_(grad_n.t(), reset_hidden[t])
+            inputs.add(t, grad_pre)
             # dh of the step before: through (1 - z) h, through r * h, and through both gates' products
             dh = torch.addcmul(dh.sub_(d_n), d_rh, r)
             dh = torch.addmm(dh, grad_zr, w_zr).add_(grad_hs[t - 1]) if t else torch.addmm(dh, grad_zr, w_zr)
-        flat = grad_pre.reshape(T * B, 3 * H)
-        grad_weight = torch.cat(
-            [flat[:, : 2 * H].t() @ hs[:-1].reshape(T * B, H), flat[:, 2 * H :].t() @ reset_hidden.reshape(T * B, H)]
-        )
-        return grad_pre, grad_weight, dh
+        return *inputs.result(), grad_weight_hh, dh
 
 
 class _LSTMSequence(torch.autograd.Function):
-    """The LSTM recurrence over precomputed input projections, with hand-written BPTT."""
+    """The LSTM over a whole sequence: the input projections, the recurrence, and hand-written BPTT."""
 
     @staticmethod
     @_without_autocast
-    def forward(ctx, projected: Tensor, weight_hh: Tensor, h0: Tensor, c0: Tensor):
-        T, B, _ = projected.shape
+    def forward(ctx, xs: Tensor, weight_ih: Tensor, bias: Tensor | None, weight_hh: Tensor, h0: Tensor, c0: Tensor):
+        T, B, _ = xs.shape
         H = h0.shape[1]
         w = weight_hh.t()
-        hs = projected.new_empty(T + 1, B, H)
-        cs = projected.new_empty(T + 1, B, H)
-        tanh_cs = projected.new_empty(T, B, H)  # tanh(c) after each step, kept for the backward pass
-        gates = projected.new_empty(T, B, 4 * H)  # i, f, g, o after their nonlinearities
+        gates = _project(xs, weight_ih, bias)  # each step's projection becomes its i, f, g, o in place
+        hs = xs.new_empty(T + 1, B, H)
+        cs = xs.new_empty(T + 1, B, H)
+        tanh_cs = xs.new_empty(T, B, H)  # tanh(c) after each step, kept for the backward pass
         hs[0], cs[0] = h0, c0
         for t in range(T):
-            torch.addmm(projected[t], hs[t], w, out=gates[t])  # the pre-activations, in place of the gates
-            i, f, g, o = gates[t].split(H, dim=1)
+            i, f, g, o = gates[t].addmm_(hs[t], w).split(H, dim=1)
             gates[t, :, : 2 * H].sigmoid_()
             g.tanh_()
             o.sigmoid_()
             c = torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
             torch.mul(o, torch.tanh(c, out=tanh_cs[t]), out=hs[t + 1])
-        ctx.save_for_backward(weight_hh, hs, cs, tanh_cs, gates)
+        ctx.save_for_backward(xs, weight_ih, bias, weight_hh, hs, cs, tanh_cs, gates)
         return hs[1:], cs[T]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     @_without_autocast
     def backward(ctx, grad_hs: Tensor, grad_c_last: Tensor | None):
-        weight_hh, hs, cs, tanh_cs, gates = ctx.saved_tensors
+        xs, weight_ih, bias, weight_hh, hs, cs, tanh_cs, gates = ctx.saved_tensors
         T, B, H = grad_hs.shape
-        # As in the GRU, each step's factors are computed in that step, on blocks that stay in cache.
-        grad_pre = torch.empty_like(gates)  # gradients of the gates before their nonlinearities
-        grad_gates = gates.new_empty(B, 4 * H)  # ... and after them, one step at a time
-        slopes = gates.new_empty(B, 4 * H)  # the nonlinearities' derivatives at that step
+        # As in the GRU: each step's factors and weight gradients are computed in that step, on blocks
+        # that stay in cache.
+        inputs = _InputGradients(ctx, xs, weight_ih, bias)
+        grad_weight_hh = torch.zeros_like(weight_hh)
+        grad_pre = gates.new_empty(B, 4 * H)  # the gradients of the gates before their nonlinearities
+        grad_gates = gates.new_empty(B, 4 * H)  # ... and after them
+        slopes = gates.new_empty(B, 4 * H)  # the nonlinearities' derivatives
         for_c, dh_o = gates.new_empty(B, H), gates.new_empty(B, H)
         ones = gates.new_ones(B, H)
         d_i, d_f, d_g, d_o = grad_gates.split(H, dim=1)
@@ -244,12 +288,12 @@ class _LSTMSequence(torch.autograd.Function):
             torch.mul(dc, i, out=d_g)
             torch.addcmul(gates[t], gates[t], gates[t], value=-1, out=slopes)  # σ' of i, f, o (and g, replaced)
             torch.addcmul(ones, g, g, value=-1, out=slopes[:, 2 * H : 3 * H])
-            torch.mul(grad_gates, slopes, out=grad_pre[t])
             dc.mul_(f)
-            dh = torch.addmm(grad_hs[t - 1], grad_pre[t], weight_hh) if t else grad_pre[0] @ weight_hh
-        flat = grad_pre.reshape(T * B, 4 * H)
-        grad_weight = flat.t() @ hs[:-1].reshape(T * B, H)
-        return grad_pre, grad_weight, dh, dc
+            torch.mul(grad_gates, slopes, out=grad_pre)
+            grad_weight_hh.addmm_(grad_pre.t(), hs[t])
+            inputs.add(t, grad_pre)
+            dh = torch.addmm(grad_hs[t - 1], grad_pre, weight_hh) if t else grad_pre @ weight_hh
+        return *inputs.result(), grad_weight_hh, dh, dc
 
 
 CELLS = {"gru": GRUCell, "lstm": LSTMCell}

@@ -358,3 +358,21 @@ def test_no_built_in_rnn_modules_outside_the_benchmark():
         code = code_without_comments_and_strings(path.read_text(encoding="utf-8"))
         offenders += [f"{path.relative_to(REPO)}: {m.group(0)!r}" for m in BUILT_IN_RNN.finditer(code)]
     assert offenders == []
+
+
+@CELL_CLASSES
+def test_sequence_computes_only_the_gradients_asked_for(cell_cls):
+    """The backward pass skips the gradients of inputs that need none (a frozen cell, inputs that are
+    data), and those it gives are the ones it gives when everything needs a gradient."""
+    cell = make_cell(cell_cls)
+    xs = torch.randn(5, 3, 4, dtype=torch.double)
+    x = xs.clone().requires_grad_()
+    hs, _ = cell.sequence(x)
+    grad_x, *grad_weights = torch.autograd.grad(hs.sum(), [x, *cell.parameters()])
+
+    hs, _ = cell.sequence(xs)  # data: only the weights need gradients
+    for alone, together in zip(torch.autograd.grad(hs.sum(), list(cell.parameters())), grad_weights, strict=True):
+        torch.testing.assert_close(alone, together, rtol=0, atol=1e-12)
+    cell.requires_grad_(False)  # frozen: only the inputs do
+    hs, _ = cell.sequence(x)
+    torch.testing.assert_close(torch.autograd.grad(hs.sum(), [x])[0], grad_x, rtol=0, atol=1e-12)
