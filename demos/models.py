@@ -36,7 +36,7 @@ from hw3core.checkpoints import (
     load_local,
     weights_file,
 )
-from hw3core.compression import COMPRESSED_FILE
+from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE
 
 DEFAULT_ROOT = Path("checkpoints")
 # Every endpoint runs a model on the same few cores: they share one concurrency limit (app.py sets it).
@@ -50,7 +50,7 @@ TRAINING_COMMANDS = {
     "shakespeare-gru": "python -m training.train_char_rnn --cell gru --data input.txt",
     "shakespeare-lstm": "python -m training.train_char_rnn --cell lstm --data input.txt",
 }
-RECORD_FILES = [METRICS_FILE, RUN_FILE, *PLOT_FILES.values()]
+RECORD_FILES = [METRICS_FILE, RUN_FILE, COMPRESSION_FILE, *PLOT_FILES.values()]
 # A failed load is retried after this long: a checkpoint that a training run writes while the app
 # is up is picked up, but an unreachable Hub is not asked again on every request.
 RETRY_SECONDS = 30.0

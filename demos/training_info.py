@@ -10,6 +10,7 @@ import gradio as gr
 
 from demos.models import ModelStore, ModelUnavailable
 from hw3core.checkpoints import PLOT_FILES, RUN_FILE, kept_metrics, read_metrics
+from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE
 
 COLUMNS = ["Model", "Epoch kept", "Val accuracy", "Val loss", "Train accuracy", "Train loss", "s / epoch",
            "Examples / s", "Trained on"]
@@ -62,6 +63,21 @@ def refit_note(title: str, run: dict) -> list[str]:
             f"{_number(kept.get('val_accuracy'), 4)}) at epoch {kept.get('epoch', '—')}."]
 
 
+def compression_note(title: str, folder: Path) -> list[str]:
+    """For a compressed AlexNet: its compressed file's own validation figures, from compression.json. The
+    table's are the dense weights' (from training), and a fresh clone serves the compressed file."""
+    try:
+        record = json.loads((folder / COMPRESSION_FILE).read_text())
+        dense, compressed = record["validation"]["dense"], record["validation"]["compressed"]
+        sizes = f"{record['compressed_bytes'] / 1e6:.1f} MB against {record['dense_bytes'] / 1e6:.0f} MB"
+    except (OSError, ValueError, KeyError, TypeError):  # not compressed, or a record this code cannot read
+        return []
+    return [f"- **{title}** compressed (`{COMPRESSED_FILE}`, {sizes}; served when the dense weights are absent, as "
+            f"in a fresh clone): validation accuracy {_number(compressed.get('accuracy'), 4)} (loss "
+            f"{_number(compressed.get('loss'), 4)}) on the same split, against {_number(dense.get('accuracy'), 4)} "
+            f"for the dense weights."]
+
+
 def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, list[str]]:
     """Markdown (a table of the kept epochs, then what is missing) and the paths of the plots."""
     rows, notes, plots = [], [], []
@@ -73,7 +89,7 @@ def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, li
             continue
         try:
             rows.append(metrics_row(title, folder))
-            notes += refit_note(title, _run(folder))
+            notes += refit_note(title, _run(folder)) + compression_note(title, folder)
         except IndexError:
             notes.append(f"- **{title}**: no training record (`{folder}/metrics.jsonl` is missing or empty).")
         except (OSError, ValueError, AttributeError) as error:

@@ -157,7 +157,8 @@ class _InputGradients:
         self.grad_xs = torch.empty_like(xs) if wanted_xs else None
         self.grad_weight_ih = torch.zeros_like(weight_ih) if wanted_weight else None
         # the bias's gradient, summed over the steps row by row and over the batch once at the end
-        self.grad_bias_rows = xs.new_zeros(xs.shape[1], weight_ih.shape[0]) if bias is not None and wanted_bias else None
+        wanted_bias = bias is not None and wanted_bias
+        self.grad_bias_rows = xs.new_zeros(xs.shape[1], weight_ih.shape[0]) if wanted_bias else None
 
     def add(self, t: int, grad_pre: Tensor) -> None:
         if self.grad_xs is not None:

@@ -268,6 +268,21 @@ def test_training_report_of_a_refit_names_the_run_that_chose_it(checkpoints, tmp
     assert "validation loss of 1.5000 (accuracy 0.5500) at epoch 2" in text and "9,000 characters" in text
 
 
+def test_training_report_gives_a_compressed_alexnets_own_figures(checkpoints, tmp_path):
+    """The table's figures come from training (dense weights); a compressed AlexNet, what a fresh clone
+    serves, scores its own, which compression.json records."""
+    shutil.copytree(checkpoints / "alexnet", tmp_path / "alexnet")
+    text, _ = training_report(ModelStore(tmp_path), {"alexnet": "AlexNet"})
+    assert "compressed" not in text  # no record: nothing to say
+    record = {"validation": {"dense": {"accuracy": 0.9, "loss": 0.3}, "compressed": {"accuracy": 0.8875, "loss": 0.31}},
+              "dense_bytes": 233_190_928, "compressed_bytes": 6_514_253}
+    (tmp_path / "alexnet" / "compression.json").write_text(json.dumps(record))
+    text, _ = training_report(ModelStore(tmp_path), {"alexnet": "AlexNet"})
+    assert "| **AlexNet** |" in text
+    assert "**AlexNet** compressed (`compressed.safetensors`, 6.5 MB against 233 MB" in text
+    assert "validation accuracy 0.8875 (loss 0.3100) on the same split, against 0.9000 for the dense weights" in text
+
+
 def test_training_report_says_what_is_missing(checkpoints, tmp_path):
     (tmp_path / "sentiment-gru").symlink_to(checkpoints / "sentiment-gru", target_is_directory=True)
     (tmp_path / "sentiment-lstm").mkdir()
