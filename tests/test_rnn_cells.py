@@ -376,3 +376,19 @@ def test_sequence_computes_only_the_gradients_asked_for(cell_cls):
     cell.requires_grad_(False)  # frozen: only the inputs do
     hs, _ = cell.sequence(x)
     torch.testing.assert_close(torch.autograd.grad(hs.sum(), [x])[0], grad_x, rtol=0, atol=1e-12)
+
+
+@CELL_CLASSES
+def test_sequence_takes_a_transposed_input(cell_cls):
+    """A batch-first tensor transposed to (T, B, I) is not contiguous; its gradient lands in its own layout."""
+    cell = make_cell(cell_cls)
+    batch_first = torch.randn(3, 6, 4, dtype=torch.double, requires_grad=True)
+    hs, _ = cell.sequence(batch_first.transpose(0, 1))
+    grad_x, *grad_weights = torch.autograd.grad(hs.pow(2).sum(), [batch_first, *cell.parameters()])
+    steps_first = batch_first.detach().transpose(0, 1).contiguous().requires_grad_()
+    hs_contiguous, _ = cell.sequence(steps_first)
+    expected = torch.autograd.grad(hs_contiguous.pow(2).sum(), [steps_first, *cell.parameters()])
+    torch.testing.assert_close(hs, hs_contiguous, rtol=0, atol=0)
+    torch.testing.assert_close(grad_x, expected[0].transpose(0, 1), rtol=0, atol=0)
+    for got, want in zip(grad_weights, expected[1:], strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
