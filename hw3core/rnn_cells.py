@@ -138,18 +138,11 @@ def _without_autocast(method):
     return run
 
 
-def _project(xs: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tensor:
-    """The input projections of all steps, one matrix product: (T, B, I) -> (T, B, G). The recurrence then
-    writes each step's gates over its projection, so the sequence costs one (T, B, G) buffer, not two."""
-    flat = xs.reshape(-1, xs.shape[-1])
-    projected = flat @ weight_ih.t() if bias is None else torch.addmm(bias, flat, weight_ih.t())
-    return projected.view(*xs.shape[:-1], -1)
-
-
 class _InputGradients:
-    """The gradients of ``_project``'s inputs, added up in the backward pass one step at a time, from that
-    step's gate gradients (B, G) while they are in cache: no (T, B, G) buffer of gate gradients is written,
-    and the memory a fresh one costs (a page fault per 4 kB on first touch) is never asked for."""
+    """The gradients of the input projection's inputs (``linear(xs, weight_ih, bias)``), added up in the
+    backward pass one step at a time from that step's gate gradients (B, G) while they are in cache: no
+    (T, B, G) buffer of gate gradients is written, and the memory a fresh one costs (a page fault per
+    4 kB on first touch) is never asked for."""
 
     def __init__(self, ctx, xs: Tensor, weight_ih: Tensor, bias: Tensor | None):
         self.xs, self.weight_ih = xs, weight_ih
@@ -182,7 +175,8 @@ class _GRUSequence(torch.autograd.Function):
         T, B, _ = xs.shape
         H = h0.shape[1]
         w_zr, w_n = weight_hh[: 2 * H].t(), weight_hh[2 * H :].t()
-        gates = _project(xs, weight_ih, bias)  # each step's projection becomes its z, r, h̃ in place
+        # The input projections of all steps, one product into a fresh buffer; each step's becomes its z, r, h̃.
+        gates = nn.functional.linear(xs, weight_ih, bias)
         hs = xs.new_empty(T + 1, B, H)  # hs[0] = h0, hs[t + 1] = state after step t
         reset_hidden = xs.new_empty(T, B, H)  # r * h, the input of the candidate's product
         hs[0] = h0
@@ -245,7 +239,7 @@ class _LSTMSequence(torch.autograd.Function):
         T, B, _ = xs.shape
         H = h0.shape[1]
         w = weight_hh.t()
-        gates = _project(xs, weight_ih, bias)  # each step's projection becomes its i, f, g, o in place
+        gates = nn.functional.linear(xs, weight_ih, bias)  # as in the GRU: each step's becomes its i, f, g, o
         hs = xs.new_empty(T + 1, B, H)
         cs = xs.new_empty(T + 1, B, H)
         tanh_cs = xs.new_empty(T, B, H)  # tanh(c) after each step, kept for the backward pass
