@@ -130,7 +130,7 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
 
 def alexnet_args(data_dir, variant: str) -> argparse.Namespace:
     return argparse.Namespace(variant=variant, data_dir=data_dir, val_fraction=0.1, seed=0, limit=4,
-                              label_smoothing=0.1, no_augment=False, crop_scale=0.5)
+                              label_smoothing=0.1, no_augment=False, crop_scale=0.5, sampling="balanced")
 
 
 @pytest.mark.parametrize("variant", sorted(set(ALEXNET_VARIANTS) - {"alexnet"}))
@@ -142,8 +142,9 @@ def test_other_alexnet_variants_build_and_take_a_step(tiny_pacs, variant):
 
     batch = next(iter(DataLoader(task.train_set, batch_size=2, collate_fn=task.collate)))
     batch.pop("skipped")
-    loss, correct, count = task.batch_metrics(task.model, batch)
+    loss, correct, count, tally = task.batch_metrics(task.model, batch)
     assert count == 2 and 0 <= int(correct) <= 2
+    assert tally.shape == (4, 5) and tally[:, :4].sum() == 2  # a confusion matrix of the two images
     assert loss.shape == () and torch.isfinite(loss)
     assert loss.item() == pytest.approx(math.log(4), abs=0.5)  # untrained: about uniform over 4 domains
     loss.backward()
@@ -165,7 +166,7 @@ def test_an_all_corrupt_batch_does_not_turn_the_epoch_loss_into_nan():
     task = Task("t", model, dataset, dataset, collate_images, train_alexnet.batch_metrics)
     loader = DataLoader(dataset, batch_size=2, collate_fn=collate_images)
     scores = run_epoch(model, loader, task, Distributed(), amp=False)
-    expected, _, _ = train_alexnet.batch_metrics(model.eval(), collate_images(good))
+    expected, *_ = train_alexnet.batch_metrics(model.eval(), collate_images(good))
     assert scores["n"] == 2 and scores["skipped"] == 2
     assert scores["loss"] == pytest.approx(expected.item())
 

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from hw3core import ALEXNET_VARIANTS
+from hw3core import ALEXNET_VARIANTS, DOMAINS
 from hw3core.checkpoints import (
     CHECKPOINT_CLASSES,
     CONFIG_FILE,
@@ -41,7 +41,17 @@ from hw3core.checkpoints import (
 from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE, save_compressed
 from training import hub, train_alexnet
 from training.data import DataError, ImageFolderDataset, collate_images, find_pacs_root, pacs_samples
-from training.loop import Distributed, Task, hardware, learning_rate_schedule, run_epoch, uses_bfloat16, without_paths
+from training.loop import (
+    CLASS_SCORES,
+    Distributed,
+    Task,
+    WeightedShardSampler,
+    hardware,
+    learning_rate_schedule,
+    run_epoch,
+    uses_bfloat16,
+    without_paths,
+)
 
 
 def prunable_layers(model: nn.Module) -> list[str]:
@@ -99,7 +109,7 @@ def resolve_data_dir(data_dir: str | None) -> Path:
 
 def score(model: nn.Module, loader: DataLoader, task: Task, world: Distributed, label: str) -> dict:
     result = run_epoch(model, loader, task, world, amp=False, description=label)  # float32, as evaluate scores
-    return {"accuracy": result["accuracy"], "loss": result["loss"], "n": result["n"]}
+    return {key: result[key] for key in ("accuracy", "loss", "n", *CLASS_SCORES)}
 
 
 def compress(args) -> dict:
@@ -123,11 +133,17 @@ def compress(args) -> dict:
     torch.manual_seed(args.seed)
     smoothing = run.get("arguments", {}).get("label_smoothing", 0.0)
     crop_scale = run.get("arguments", {}).get("crop_scale", 0.5)  # fine-tuning sees the crops training saw
+    # Fine-tuning draws the domains as training did (runs before balanced sampling drew every image once).
+    balanced = run.get("arguments", {}).get("sampling", "uniform") == "balanced"
     task = Task(name, model, ImageFolderDataset(root, train, augment=True, crop_scale=crop_scale),
                 ImageFolderDataset(root, val),
-                collate_images, lambda m, b: train_alexnet.batch_metrics(m, b, smoothing), cpu_bfloat16=True)
+                collate_images, lambda m, b: train_alexnet.batch_metrics(m, b, smoothing), cpu_bfloat16=True,
+                classes=DOMAINS)
     amp = uses_bfloat16(task, world.device, True)
-    train_loader = DataLoader(task.train_set, args.batch_size, shuffle=True, collate_fn=collate_images)
+    sampler = WeightedShardSampler(train_alexnet.balanced_weights([label for _, label in train]), seed=args.seed) \
+        if balanced else None
+    train_loader = DataLoader(task.train_set, args.batch_size, shuffle=sampler is None, sampler=sampler,
+                              collate_fn=collate_images)
     val_loader = DataLoader(task.val_set, 64, collate_fn=collate_images)
     stages.update()
     record = {"dense": score(model, val_loader, task, world, "dense val")}
@@ -168,7 +184,8 @@ def compress(args) -> dict:
         "precision": "fine-tuning in bfloat16 autocast, scoring in float32" if amp else "float32",
         "wall_seconds": time.perf_counter() - start,
         "fine_tune": {"epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay,
-                      "schedule": args.schedule, "batch_size": args.batch_size, "label_smoothing": smoothing},
+                      "schedule": args.schedule, "batch_size": args.batch_size, "label_smoothing": smoothing,
+                      "sampling": "balanced" if balanced else "uniform"},
         "validation": {"split": "the validation split recorded in training.json", **record},
         "dense_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
         "compressed_bytes": (out / COMPRESSED_FILE).stat().st_size,

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from hw3core import ALEXNET_VARIANTS, SentimentClassifier, ShakespeareWriter
+from hw3core import ALEXNET_VARIANTS, DOMAINS, SentimentClassifier, ShakespeareWriter
 from hw3core.checkpoints import CHECKPOINT_CLASSES, RUN_FILE, CheckpointError, load_local
 from hw3core.numerics import flush_denormals
 from training import train_alexnet, train_sentiment
@@ -48,8 +48,8 @@ def _use_val_split(args, run: dict, total: int) -> bool:
     return args.split == "val"
 
 
-def _score(model, dataset, collate, batch_metrics, batch_size: int) -> dict:
-    task = Task("evaluate", model, dataset, dataset, collate, batch_metrics)
+def _score(model, dataset, collate, batch_metrics, batch_size: int, classes: tuple[str, ...] = ()) -> dict:
+    task = Task("evaluate", model, dataset, dataset, collate, batch_metrics, classes=classes)
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
     return run_epoch(model, loader, task, Distributed(device=_device(model)), amp=False)
 
@@ -69,8 +69,9 @@ def evaluate_domain(args, run: dict) -> dict:
     if use_val:
         val_files = set(run["split"]["val_files"])
         samples = [sample for sample in samples if sample[0] in val_files]
-    scores = _score(model, ImageFolderDataset(root, samples), collate_images, train_alexnet.batch_metrics, 64)
-    return {**scores, "split": "val" if use_val else "all"}
+    scores = _score(model, ImageFolderDataset(root, samples), collate_images, train_alexnet.batch_metrics, 64, DOMAINS)
+    per_domain = scores.pop("per_class")
+    return {**scores, "per_domain": per_domain, "split": "val" if use_val else "all"}
 
 
 def evaluate_sentiment(args, run: dict) -> dict:
@@ -126,7 +127,8 @@ def main(argv=None) -> dict:
         result = EVALUATORS[args.task](args, _run_record(args.checkpoint))
     except (CheckpointError, DataError) as error:
         sys.exit(f"error: {error}")
-    result = {key: result[key] for key in ("accuracy", "loss", "n", "skipped", "split")}
+    shown = ("accuracy", "balanced_accuracy", "per_domain", "confusion", "loss", "n", "skipped", "split")
+    result = {key: result[key] for key in shown if key in result}
     print(json.dumps(result))
     return result
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -30,8 +31,10 @@ from hw3core.numerics import flush_denormals
 from training import hub, plots
 from training.data import DataError
 
+CLASS_SCORES = ("balanced_accuracy", "balanced_loss", "per_class", "confusion")  # per_class_scores' keys
 RESUME_FILE = "resume.pt"  # optimizer moments and RNG states; read back with weights_only=True
-BatchMetrics = Callable[[nn.Module, dict], tuple[Tensor, Tensor, int]]  # -> (mean loss, correct, count)
+# -> (mean loss, correct, count), and for a task with classes a fourth item: class_tally's (C, C + 1) counts.
+BatchMetrics = Callable[[nn.Module, dict], tuple]
 
 
 @dataclass
@@ -50,6 +53,38 @@ class Task:
     # A sample of the training data scored as validation is (eval mode) after each epoch: with dropout on,
     # the training pass's own loss is not the model's, and the gap to validation loss needs the model's.
     train_probe: Dataset | None = None
+    # A classifier's class names: each pass then also reports its confusion matrix, the accuracy and loss
+    # of every class, and their means (balanced accuracy and loss), which choose the kept epoch.
+    classes: tuple[str, ...] = ()
+    # Training examples drawn with these weights (with replacement, as many per epoch as the set holds)
+    # instead of each once in a shuffled order.
+    sample_weights: list[float] | None = None
+
+
+def class_tally(logits: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+    """(C, C + 1): the confusion matrix (row: true class, column: predicted) and, in the last column,
+    each true class's summed plain cross-entropy. Summed over batches and ranks like the other totals."""
+    tally = torch.zeros(num_classes, num_classes + 1, dtype=torch.float64, device=logits.device)
+    flat = labels * num_classes + logits.argmax(1)
+    tally[:, :num_classes] = torch.bincount(flat, minlength=num_classes**2).view(num_classes, num_classes)
+    losses = F.cross_entropy(logits.detach().float(), labels, reduction="none").double()
+    tally[:, num_classes].index_add_(0, labels, losses)
+    return tally
+
+
+def per_class_scores(tally: Tensor, classes: tuple[str, ...]) -> dict:
+    """The figures a class tally gives: balanced accuracy and loss (the classes' means, each class
+    counting alike however many examples it has), per-class accuracy and the confusion matrix."""
+    confusion = tally[:, :-1]
+    support = confusion.sum(1).clamp(min=1)
+    accuracy = (confusion.diag() / support).tolist()
+    loss = (tally[:, -1] / support).tolist()
+    return {
+        "balanced_accuracy": sum(accuracy) / len(classes),
+        "balanced_loss": sum(loss) / len(classes),
+        "per_class": dict(zip(classes, accuracy)),
+        "confusion": confusion.long().tolist(),
+    }
 
 
 def common_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int, workers: int = 0, lr: float = 1e-3,
@@ -137,7 +172,9 @@ def _reduce(values: Tensor, world: Distributed) -> Tensor:
 
 
 def _loader(dataset: Dataset, task: Task, args, world: Distributed, train: bool) -> DataLoader:
-    if train:
+    if train and task.sample_weights is not None:
+        sampler = WeightedShardSampler(task.sample_weights, world.world_size, world.rank, seed=args.seed)
+    elif train:
         sampler = DistributedSampler(dataset, world.world_size, world.rank, shuffle=not task.ordered, seed=args.seed)
     else:  # every example exactly once: DistributedSampler would pad the last shard with repeats
         sampler = range(world.rank, len(dataset), world.world_size)
@@ -150,6 +187,28 @@ def _loader(dataset: Dataset, task: Task, args, world: Distributed, train: bool)
         pin_memory=world.device.type == "cuda",
         persistent_workers=args.workers > 0,
     )
+
+
+class WeightedShardSampler(torch.utils.data.Sampler):
+    """Draws ``len(weights)`` indices with replacement, each in proportion to its weight, from a
+    generator seeded by the seed and the epoch (so a resumed run draws what it would have), and gives
+    this rank its share: DistributedSampler's contract, for weighted draws."""
+
+    def __init__(self, weights: list[float], world_size: int = 1, rank: int = 0, seed: int = 0):
+        self.weights = torch.as_tensor(weights, dtype=torch.double)
+        self.world_size, self.rank, self.seed, self.epoch = world_size, rank, seed, 0
+        self.per_rank = math.ceil(len(weights) / world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        drawn = torch.multinomial(self.weights, self.per_rank * self.world_size, replacement=True, generator=generator)
+        return iter(drawn[self.rank :: self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return self.per_rank
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -191,6 +250,7 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
     training = optimizer is not None
     model.train(training)
     totals = torch.zeros(4, dtype=torch.float64, device=world.device)  # loss sum, correct, count, skipped
+    tally = torch.zeros(len(task.classes), len(task.classes) + 1, dtype=torch.float64, device=world.device)
     start = time.perf_counter()
     bar = tqdm(loader, desc=description, disable=not world.is_main, leave=False, dynamic_ncols=True, mininterval=2)
     with torch.set_grad_enabled(training):
@@ -198,7 +258,7 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
             totals[3] += batch.pop("skipped", 0)
             batch = _to_device(batch, world.device)
             with _autocast(world.device, amp):
-                loss, correct, count = task.batch_metrics(model, batch)
+                loss, correct, count, *batch_tally = task.batch_metrics(model, batch)
             if not count:  # every example of the batch was unreadable: nothing to learn or score,
                 if not (training and world.world_size > 1):
                     continue
@@ -215,6 +275,8 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
             totals[0] += loss.detach().double() * count
             totals[1] += correct.double()
             totals[2] += count
+            if task.classes:
+                tally += batch_tally[0]
             if world.is_main and step % 20 == 0:  # the only host-device sync, every 20 steps
                 seen = max(totals[2].item(), 1)
                 bar.set_postfix(
@@ -231,6 +293,7 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
         "skipped": int(skipped),
         "seconds": seconds,
         "examples_per_second": count / seconds,
+        **(per_class_scores(_reduce(tally, world), task.classes) if task.classes else {}),
     }
 
 
@@ -328,6 +391,10 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
             "examples_per_second": train["examples_per_second"],
             "skipped_examples": train["skipped"] + val["skipped"],
         })
+        if task.classes:
+            history[-1]["train_balanced_accuracy"] = train["balanced_accuracy"]
+            if len(task.val_set):
+                history[-1].update({f"val_{key}": val[key] for key in CLASS_SCORES})
         if probe_loader is not None:
             probe = run_epoch(model, probe_loader, task, world, amp=False, description=f"{label} train (eval mode)")
             history[-1].update(train_eval_loss=probe["loss"], train_eval_accuracy=probe["accuracy"])
@@ -361,10 +428,12 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
 
 
 def kept_epoch(history: list[dict], keep: str) -> int:
-    """The epoch whose weights the checkpoint holds: the last, or the one of lowest validation loss."""
+    """The epoch whose weights the checkpoint holds: the last, or the one of lowest validation loss
+    (a classifier's balanced loss, so that no class is traded away for the most numerous one)."""
     if keep == "last":
         return history[-1]["epoch"]
-    return min(history, key=lambda row: (row["val_loss"], -row["epoch"]))["epoch"]
+    loss = "val_balanced_loss" if "val_balanced_loss" in history[-1] else "val_loss"
+    return min(history, key=lambda row: (row[loss], -row["epoch"]))["epoch"]
 
 
 def data_name(path, placeholder: str | None) -> str:

@@ -9,7 +9,7 @@ warm-up then a cosine decay, label smoothing, random crops and flips.
 """
 
 import argparse
-import os
+from collections import Counter
 from functools import partial
 
 import torch
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from hw3core import ALEXNET_VARIANTS, DOMAINS
 from training.data import ImageFolderDataset, collate_images, find_pacs_root, pacs_samples, seeded_subset, stratified_split
-from training.loop import Task, common_arguments, run
+from training.loop import Task, class_tally, common_arguments, run
 
 DATA_FLAGS = {"--data-dir": "PACS_DIR"}  # the records name the data set, not the folder it lies in
 
@@ -28,7 +28,14 @@ def batch_metrics(model, batch, label_smoothing: float = 0.0):
     labels = batch["labels"]
     smoothing = label_smoothing if model.training else 0.0  # validation reports the plain cross-entropy
     loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
-    return loss, (logits.argmax(1) == labels).sum(), len(labels)
+    return loss, (logits.argmax(1) == labels).sum(), len(labels), class_tally(logits, labels, len(DOMAINS))
+
+
+def balanced_weights(labels: list[int]) -> list[float]:
+    """A weight per example that gives every domain the same share of the draws (PACS has twice as many
+    sketches as photos, and sketches are the easy domain)."""
+    counts = Counter(labels)
+    return [1 / counts[label] for label in labels]
 
 
 def split_samples(samples: list[tuple[str, int]], val_fraction: float, seed: int, limit: int | None):
@@ -58,6 +65,8 @@ def build_task(args) -> Task:
         collate=collate_images,
         batch_metrics=partial(batch_metrics, label_smoothing=args.label_smoothing),
         cpu_bfloat16=True,
+        classes=DOMAINS,
+        sample_weights=balanced_weights([label for _, label in train]) if args.sampling == "balanced" else None,
         metadata={"data": "PACS", "classes": list(DOMAINS), "split": {
             "seed": args.seed, "val_fraction": args.val_fraction, "stratified_by": "domain", "total": len(samples),
             "train": len(train), "val": len(val), "val_files": [path for path, _ in val],
@@ -80,6 +89,8 @@ def main(argv=None):
     parser.add_argument("--no-augment", action="store_true", help="train on the plain images (no crops or flips)")
     parser.add_argument("--crop-scale", type=fraction, default=0.5, metavar="FRACTION",
                         help="the smallest share of an image a random training crop covers")
+    parser.add_argument("--sampling", choices=["balanced", "uniform"], default="balanced",
+                        help="draw each domain equally often (with replacement), or every image once per epoch")
     common_arguments(parser, epochs=5, batch_size=64, workers=0, lr=3e-4, weight_decay=0.05, schedule="cosine",
                      warmup=0.05)
     return run(parser, build_task, lambda args: args.variant, argv, DATA_FLAGS)
