@@ -1,6 +1,7 @@
 """The models of CS 1678/2078 Homework 3, one module per part of the assignment."""
 
 from hw3core.alexnet import ALEXNET_VARIANTS, DOMAINS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+from hw3core.check import check_model
 from hw3core.rnn_cells import CELLS, GRUCell, LSTMCell
 from hw3core.text_models import (
     SentenceGeneration,
@@ -22,6 +23,7 @@ __all__ = [
     "SentenceGeneration",
     "SentimentClassification",
     "SentimentClassifier",
+    "check_model",
     "ShakespeareWriter",
     "sample_next_char_id",
 ]

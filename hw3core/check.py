@@ -163,7 +163,10 @@ def _check_alexnet(weights: StudentWeights, found: list[Layer], model: str) -> C
 
 
 def _parameters_in_order(found: list[Layer]) -> list[Tensor]:
-    return [tensor for layer in found for tensor in (layer.weight, layer.bias) if tensor is not None]
+    """The convolutions, then the linears, each in the file's order (safetensors sorts its names, and
+    'classifier.1' sorts before 'features.0'), as _weight_rows pairs them with the table."""
+    ordered = [layer for layer in found if layer.weight.ndim == 4] + [layer for layer in found if layer.weight.ndim == 2]
+    return [tensor for layer in ordered for tensor in (layer.weight, layer.bias) if tensor is not None]
 
 
 def _alexnet_report(name: str, weights: StudentWeights, found: list[Layer]) -> Report:
@@ -415,7 +418,7 @@ def _check_text(weights: StudentWeights, found: list[Layer], model: str) -> Chec
     else:
         rows.append(RowResult(cell_title, "GRU (3 gates) or LSTM (4 gates) over [h, x]", layout.described, False))
         problems.append(f"{cell_title}: not converted ({layout.why}); checked for shapes only, and not run.")
-    at = layout.parameters_at(*ASSIGNMENT_SIZES)
+    at = layout.parameters_at(*ASSIGNMENT_SIZES, bias=True)
     if layout.cell:
         assignment = f"{layout.cell}(128, 100, bias=True)"
         expected_count = CELL_PARAMETERS[layout.cell]
@@ -423,7 +426,9 @@ def _check_text(weights: StudentWeights, found: list[Layer], model: str) -> Chec
             at = _module_cell_count(weights.module, layout) or at
         rows.append(RowResult(assignment, f"{expected_count:,} parameters", f"{at:,} parameters", at == expected_count))
         if at != expected_count:
-            cause = "no biases (bias=False)" if not layout.bias else "a different number of weights per gate"
+            missing_biases = expected_count - at == gates * CELL_SIZES["hidden_size"]
+            cause = "no biases: the class leaves them out even with bias=True" if missing_biases else \
+                "a different number of weights per gate"
             problems.append(f"{assignment}: count_parameters gives {at:,}; the assignment's is {expected_count:,} "
                             f"({cause}).")
     # Classifier

@@ -100,7 +100,10 @@ def _torch_load(path: Path, head: bytes):
     except pickle.UnpicklingError as error:
         # torch's own message goes on to advise weights_only=False: never passed on to a user.
         found = _GLOBAL.search(str(error))
-        what = f" (`{found.group(1)}`)" if found else ""
+        if found is None:  # no object of any class: a pickle torch.save did not write, or a damaged one
+            raise StudentFileError(f"{name} cannot be read as a PyTorch checkpoint (a damaged file, or a pickle that "
+                                   f"torch.save did not write). Save the weights with {SAVE_STATE_DICT}.") from None
+        what = f" (`{found.group(1)}`)"
         raise StudentFileError(
             f"{name} holds pickled Python objects{what}, not only weights: a whole model saved with "
             f"torch.save(model), or code. It is not unpickled, since unpickling can run any code. Save the "
@@ -121,8 +124,8 @@ def _read_safetensors(path: Path) -> StudentWeights:
             metadata = file.metadata() or {}
             if metadata.get("format") == COMPRESSED_FORMAT:
                 return StudentWeights(load_compressed(path), source="this project's compressed checkpoint")
-            # safetensors stores its tensors sorted by name, not in the order they were saved.
-            names = sorted(file.keys(), key=natural_key)
+            # safetensors stores its tensors sorted by name ('bias' before 'weight'), not in the order saved.
+            names = sorted(file.keys(), key=_layer_order)
             state = {name: file.get_tensor(name) for name in names}
     except (SafetensorError, CompressedFileError, OSError, ValueError) as error:
         raise StudentFileError(f"{path.name} is a damaged safetensors file ({error}).") from None
@@ -190,6 +193,12 @@ def _describe(value) -> str:
     if isinstance(value, (list, tuple)):
         return f"a {type(value).__name__} of {len(value)} items"
     return f"a {type(value).__name__}"
+
+
+def _layer_order(name: str) -> tuple:
+    """Layers by their names' numbers, and in each layer its weight before its bias (as modules register them)."""
+    prefix, _, leaf = name.rpartition(".")
+    return natural_key(prefix), leaf != "weight", leaf
 
 
 def natural_key(name: str) -> list:

@@ -43,12 +43,12 @@ class CellLayout:
     described: str
     why: str | None = None
 
-    def parameters_at(self, input_size: int, hidden_size: int) -> int | None:
-        """count_parameters of this layout at other sizes (the assignment's 128, 100)."""
+    def parameters_at(self, input_size: int, hidden_size: int, bias: bool) -> int | None:
+        """count_parameters of this layout's gates at other sizes (the assignment's 128, 100, bias=True)."""
         if self.cell is None:
             return None
         gates = CELL_GATES[self.cell]
-        return gates * hidden_size * (hidden_size + input_size) + (gates * hidden_size if self.bias else 0)
+        return gates * hidden_size * (hidden_size + input_size) + (gates * hidden_size if bias else 0)
 
 
 def read_cell(tensors: dict[str, Tensor], input_size: int) -> CellLayout:
