@@ -201,9 +201,10 @@ def _merge_by_row(problems: list[str], weight_problems: list[str]) -> list[str]:
 
 
 def _shape(layer: Layer) -> str:
-    text = f"weight {list(layer.weight.shape)}" + (f", bias {list(layer.bias.shape)}" if layer.bias is not None
-                                                     else ", no bias")
-    return f"{text}: {layer.parameters:,}"
+    """'96×3×11×11 + 96 = 34,944': the weight's shape, the bias's, the parameters."""
+    weight = "×".join(map(str, layer.weight.shape))
+    bias = f" + {'×'.join(map(str, layer.bias.shape))}" if layer.bias is not None else " (no bias)"
+    return f"{weight}{bias} = {layer.parameters:,}"
 
 
 def _weight_rows(name: str, found: list[Layer]) -> tuple[list[RowResult], list[str]]:
