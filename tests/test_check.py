@@ -57,6 +57,12 @@ def test_our_alexnets_are_the_tables_row_for_row(cls):
     assert [(type(r.layer).__name__, r.output_shape, r.parameters) for r in rows] == [
         (row.type, row.output_shape, row.parameters) for row in table]
     assert TOTALS[cls.__name__] == sum(r.parameters for r in rows)
+    for r, row in zip(rows, table, strict=True):  # the kernel, padding and stride columns too
+        if row.kernel is not None:
+            size = r.layer.kernel_size if isinstance(r.layer.kernel_size, int) else r.layer.kernel_size[0]
+            stride = r.layer.stride if isinstance(r.layer.stride, int) else r.layer.stride[0]
+            padding = r.layer.padding if isinstance(r.layer.padding, int) else r.layer.padding[0]
+            assert (size, padding, stride) == (row.kernel, row.padding, row.stride), row.name
 
 
 def test_the_tables_totals_and_cells_are_the_assignments():
