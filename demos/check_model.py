@@ -85,12 +85,6 @@ def session_model(session: dict | None, uploads: UploadedModels, wanted: str) ->
     return held
 
 
-def release(session: dict | None) -> None:
-    """gr.State's delete callback: the session has ended."""
-    if session:
-        UPLOADS.release(session.get("token"))
-
-
 def _ours(models: ModelStore, name: str):
     """Our model, or (None, why) when it is not available: yours still runs."""
     try:
@@ -155,6 +149,10 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
             "Yours reads the review as the starter does (split at spaces); ours with its own tokenizer."
 
     gr.Markdown(INTRO)
+    def release(ended: dict | None) -> None:  # gr.State's delete callback: the session has ended
+        if ended:
+            uploads.release(ended.get("token"))
+
     session = gr.State(None, time_to_live=SESSION_SECONDS, delete_callback=release)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):

@@ -44,6 +44,8 @@ TEXT_MODELS = ("SentimentClassification", "SentenceGeneration")
 MODELS = (*ALEXNETS, *TEXT_MODELS)
 CHOICES = ("auto", *MODELS)
 CELL_KEYS = {"GRUCell": "gru", "LSTMCell": "lstm"}
+# What a text model's last layer is usually called: classifier (the starter's), fc, decoder...
+CLASSIFIER_NAMES = ("classif", "fc", "decoder", "head", "output", "linear")
 # Layers a forward may call as functions (F.relu, torch.flatten) instead of modules: torchsummary cannot see them.
 FUNCTIONAL = ("ReLU", "Flatten")
 
@@ -387,7 +389,9 @@ def _compare(row: Row, item: _Seen, problems: list[str], shapes_off: list[str]) 
 def _check_text(weights: StudentWeights, found: list[Layer], model: str) -> Checked:
     state, vocabulary = weights.state, weights.vocabulary
     embedding = next((layer for layer in found if "embed" in layer.prefix.lower() and layer.weight.ndim == 2), found[0])
-    classifier = found[-1]
+    # The classifier by its name where it has a usual one (safetensors sorts 'classifier' first), else the last layer.
+    classifier = next((layer for layer in found if layer is not embedding and layer.weight.ndim == 2
+                       and any(word in layer.prefix.lower() for word in CLASSIFIER_NAMES)), found[-1])
     if embedding is classifier or embedding.weight.ndim != 2 or classifier.weight.ndim != 2:
         report = Report(None, None, source=weights.source, problems=[
             "Not a text model of the assignment: it needs an embedding, a cell and a classifier (nn.Linear)."])

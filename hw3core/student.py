@@ -123,7 +123,9 @@ def _read_safetensors(path: Path) -> StudentWeights:
         with safe_open(str(path), framework="pt") as file:
             metadata = file.metadata() or {}
             if metadata.get("format") == COMPRESSED_FORMAT:
-                return StudentWeights(load_compressed(path), source="this project's compressed checkpoint")
+                decoded = load_compressed(path)
+                state = {name: decoded[name] for name in sorted(decoded, key=_layer_order)}
+                return StudentWeights(state, source="this project's compressed checkpoint")
             # safetensors stores its tensors sorted by name ('bias' before 'weight'), not in the order saved.
             names = sorted(file.keys(), key=_layer_order)
             state = {name: file.get_tensor(name) for name in names}

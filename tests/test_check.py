@@ -22,7 +22,7 @@ from student_models import (
 )
 from torch import nn
 
-from hw3core import AlexNet, AlexNetAvgPooling, AlexNetLargeKernel, check_model
+from hw3core import AlexNet, AlexNetAvgPooling, AlexNetLargeKernel, ShakespeareWriter, check_model
 from hw3core.check import check
 from hw3core.explain import layer_table
 from hw3core.student import StudentFileError
@@ -114,6 +114,32 @@ def test_the_same_weights_in_a_safetensors_file_and_in_this_projects_checkpoint(
         again = check(tmp_path / "ours")  # a checkpoint folder of this project
         assert again.report.ok
         close(again.model(images), student_alexnet(images), terms=9216)
+
+
+def test_this_projects_compressed_checkpoint_and_text_checkpoint_folders_are_read(tmp_path, checkpoints):
+    from hw3core.checkpoints import load_local
+    from hw3core.compression import save_compressed
+
+    torch.manual_seed(4)
+    model = AlexNet().eval()
+    state = model.state_dict()
+    masks = {name: torch.rand_like(state[name]) < 0.05 for name in state if name.endswith("weight")}
+    save_compressed(tmp_path / "compressed.safetensors", state, masks, {name: 5 for name in masks})
+    checked = check(tmp_path / "compressed.safetensors")
+    assert checked.report.ok and checked.report.source == "this project's compressed checkpoint"
+    model.save_pretrained(tmp_path / "folder")
+    (tmp_path / "folder" / "model.safetensors").unlink()
+    (tmp_path / "compressed.safetensors").rename(tmp_path / "folder" / "compressed.safetensors")
+    dense = load_local(AlexNet, tmp_path / "folder")  # what the app itself loads from that folder
+    images = torch.randn(1, 3, 227, 227)
+    with torch.no_grad():
+        close(checked.model(images), dense(images), terms=9216)
+    writer = check(checkpoints / "shakespeare-lstm")  # its config.json holds the characters
+    assert writer.report.ok and writer.report.model == "SentenceGeneration" and writer.report.cell == "LSTMCell"
+    ours = load_local(ShakespeareWriter, checkpoints / "shakespeare-lstm")
+    ids = torch.tensor([ours.encode("ROMEO: what")])
+    with torch.no_grad():
+        close(writer.model(ids)[0], ours(ids)[0], terms=32 * ids.shape[1])
 
 
 def test_average_pooling_is_found_from_a_module_and_chosen_for_a_state_dict():
