@@ -179,7 +179,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
                 with gr.Row():
                     yours_cam = gr.AnnotatedImage(label="Yours: where it looked", color_map=DOMAIN_COLOURS, height=260)
                     ours_cam = gr.AnnotatedImage(label="Ours: where it looked", color_map=DOMAIN_COLOURS, height=260)
-                domain_note = gr.Markdown()
+                domain_note = gr.Markdown(label="Note")
     with gr.Column(visible=False, elem_classes="check-writer") as writer_view:
         gr.HTML(f"<style>{TEXT_CSS}</style>")
         gr.Markdown("**Your writer beside ours**: the five characters each would write next, the surprise at each "
@@ -192,7 +192,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         with gr.Row(equal_height=False):
             yours_surprise = gr.HighlightedText(label="Yours: surprise", show_legend=False, elem_classes="surprise-text")
             ours_surprise = gr.HighlightedText(label="Ours: surprise", show_legend=False, elem_classes="surprise-text")
-        writer_note = gr.Markdown()
+        writer_note = gr.Markdown(label="Note")
         prime = gr.Textbox("JULIET", label="Prime", max_lines=2)
         write = gr.Button("Write with both")
         with gr.Row():
@@ -205,7 +205,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         with gr.Row():
             yours_sentiment = gr.Label(num_top_classes=2, label="Yours")
             ours_sentiment = gr.Label(num_top_classes=2, label="Ours")
-        sentiment_note = gr.Markdown()
+        sentiment_note = gr.Markdown(label="Note")
 
     button.click(check_model, inputs=[upload, choice, session],
                  outputs=[report, summary, table, session, alexnet_view, writer_view, sentiment_view],
