@@ -5,6 +5,7 @@ passes, runs it beside this project's model of the same class. Each session's mo
 (demos.uploads): another browser tab or API client never sees it.
 """
 
+import logging
 from pathlib import Path
 
 import gradio as gr
@@ -19,7 +20,9 @@ from demos.sentiment import clean_review
 from demos.uploads import UPLOADS, Held, UploadedModels
 from demos.writer import check_prime
 from hw3core.check import ALEXNETS, CHOICES, check
-from hw3core.student import StudentFileError
+from hw3core.student import SAVE_STATE_DICT, StudentFileError
+
+LOG = logging.getLogger(__name__)
 
 OUR_CHECKPOINTS = {title: name for name, title in OUR_ALEXNETS.items()}  # "AlexNet" -> "alexnet"
 OUR_CELLS = {"GRUCell": "gru", "LSTMCell": "lstm"}
@@ -58,6 +61,11 @@ def check_upload(path: str | None, model: str, session: dict | None, uploads: Up
         checked = check(path, model)
     except StudentFileError as error:
         raise InvalidInput(str(error).replace(str(Path(path).parent) + "/", "")) from None
+    except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as error:
+        # A layout no rule foresaw: the user gets a message, the server log the stack trace.
+        LOG.exception("checking %s failed", Path(path).name)
+        raise InvalidInput(f"{Path(path).name} could not be checked ({type(error).__name__}). Save the weights with "
+                           f"{SAVE_STATE_DICT}; if it still fails, please report it with how you saved it.") from None
     if session:  # a new upload replaces the session's model
         uploads.release(session.get("token"))
     report = checked.report

@@ -24,7 +24,6 @@ import torch
 from torch import Tensor, nn
 
 from hw3core.alexnet import IMAGE_SIZE, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
-from hw3core.rnn_cells import CELLS
 from hw3core.student import (
     SAVE_WITH_VOCABULARY,
     Layer,
@@ -121,9 +120,9 @@ def check(source, model: str = "auto") -> Checked:
         return _check_alexnet(weights, found, model)
     if text_like or model in TEXT_MODELS:
         return _check_text(weights, found, model)
-    report = Report(None, None, source=weights.source, problems=[
+    report = Report(None, None, source=weights.source, problems=[(
         "Not one of the assignment's models: it has no convolutions (an AlexNet) and no embedding (a text model). "
-        "Pick the class it should be to compare it row by row."])
+        "Pick the class it should be to compare it row by row.")])
     return Checked(report, why_not_run="it is not one of the assignment's models")
 
 
@@ -310,7 +309,7 @@ def summarise(module: nn.Module) -> tuple[list[_Seen], str | None]:
         image = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=first.dtype if first is not None else torch.float32,
                             device=first.device if first is not None else "cpu")
         module(image)
-    except Exception as error:  # a student's forward can fail any way; the report says how
+    except Exception as error:  # noqa: BLE001 (a student's forward can fail any way; the report says how)
         failure = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
     finally:
         for hook in hooks:
@@ -342,7 +341,7 @@ def _summary_rows(name: str, module: nn.Module) -> tuple[list[RowResult], list[s
         for i in range(i1 + len(pairs), i2):  # in the table, not in yours
             row = table[i]
             if row.type in FUNCTIONAL:
-                rows.append(RowResult(row.name, _expected(row), f"no module (fine if forward calls it as a function)",
+                rows.append(RowResult(row.name, _expected(row), "no module (fine if forward calls it as a function)",
                                       True))
                 continue
             rows.append(RowResult(row.name, _expected(row), "missing", False))
@@ -500,7 +499,7 @@ def _module_cell_count(module: nn.Module, layout: CellLayout) -> int | None:
         return None
     try:
         fresh = type(cell)(CELL_SIZES["input_size"], CELL_SIZES["hidden_size"], CELL_SIZES["bias"])
-    except Exception:  # a signature of its own: the layout's count stands
+    except Exception:  # noqa: BLE001 (a student's cell, a signature of its own: the layout's count stands)
         return None
     return sum(p.numel() for p in fresh.parameters() if p.requires_grad)
 
@@ -520,7 +519,7 @@ def _step_state(module: nn.Module, layout: CellLayout, input_size: int) -> tuple
     expected = f"h ({2}, {H})" if layout.cell == "GRUCell" else f"(h, c), each (2, {H})"
     try:
         state = cell(torch.zeros(2, input_size), None)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (a student's step can fail any way; the row says so)
         return expected, f"a step fails: {type(error).__name__}", False
     if isinstance(state, Tensor):
         return expected, f"h {tuple(state.shape)}", layout.cell == "GRUCell" and tuple(state.shape) == (2, H)
@@ -532,7 +531,7 @@ def _step_state(module: nn.Module, layout: CellLayout, input_size: int) -> tuple
 
 
 def _ours_text(name: str, layout: CellLayout, embedding: Layer, classifier: Layer, vocabulary: list[str]) -> nn.Module:
-    V, E = embedding.weight.shape
+    E = embedding.weight.shape[1]
     state = {"embedding.weight": embedding.weight,
              **{f"rnn.{key}": tensor for key, tensor in layout.stacked.items()},
              "classifier.weight": classifier.weight, "classifier.bias": classifier.bias}

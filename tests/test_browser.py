@@ -32,7 +32,7 @@ if CHROMIUM is None:
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(os.environ.get("HW3_SCREENSHOTS", Path(tempfile.gettempdir()) / "hw3-screenshots"))
-TABS = ["Domain (AlexNet)", "Sentiment (GRU vs LSTM)", "Shakespeare writer"]
+TABS = ["Domain (AlexNet)", "Sentiment (GRU vs LSTM)", "Shakespeare writer", "Check your model"]
 TIMEOUT_MS = 60_000
 PERCENT = re.compile(r"^\d+(\.\d+)?%$")  # one row of a gr.Label
 
@@ -97,7 +97,7 @@ def open_tab(page, title: str):
     return page.locator("[role=tabpanel]:visible")
 
 
-def test_the_page_has_the_three_tabs(page):
+def test_the_page_has_its_four_tabs(page):
     for title in TABS:
         sync_api.expect(page.get_by_role("tab", name=title)).to_be_visible()
 
@@ -223,7 +223,7 @@ def test_check_your_model_with_a_students_alexnet(page, tmp_path_factory):
     folder = tmp_path_factory.mktemp("student")
     torch.manual_seed(0)
     torch.save(StudentAlexNet().state_dict(), folder / "best_model.pt")  # a freshly initialised student's AlexNet
-    tab = open_tab(page, "Check your model")
+    tab = open_tab(page, TABS[3])
     tab.locator("input[type=file]").first.set_input_files(folder / "best_model.pt")
     sync_api.expect(tab.get_by_text("best_model.pt").first).to_be_visible()  # uploaded
     tab.get_by_role("button", name="Check", exact=True).click()

@@ -363,10 +363,11 @@ def test_the_command_prints_the_report_and_exits_by_the_verdict(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     run = subprocess.run([sys.executable, "-m", "hw3core.check", str(tmp_path / "best_model.pt"), "--json"],
-                         capture_output=True, text=True, env=env, timeout=120)
+                         capture_output=True, text=True, env=env, timeout=120,
+                         check=False)
     assert run.returncode == 1
     report = json.loads(run.stdout)
     assert report["model"] == "AlexNet" and report["ok"] is False and report["problems"][0].startswith("Linear-21")
     junk = subprocess.run([sys.executable, "-m", "hw3core.check", str(tmp_path / "junk.pt")], capture_output=True,
-                          text=True, env=env, timeout=120)
+                          text=True, env=env, timeout=120, check=False)
     assert junk.returncode == 2 and "not a PyTorch checkpoint" in junk.stderr and "Traceback" not in junk.stderr

@@ -43,8 +43,8 @@ def assert_close_probabilities(served: dict[str, float], theirs: dict[str, float
     (the JSON carries Python floats, so nothing is lost in transit)."""
     assert served.keys() == theirs.keys()
     tolerance = min(1e-5, 8 * EPS * math.sqrt(terms))
-    for key in served:
-        assert served[key] == pytest.approx(theirs[key], abs=tolerance), key
+    for key, value in served.items():
+        assert value == pytest.approx(theirs[key], abs=tolerance), key
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,7 @@ def test_a_students_writer_gives_its_own_top_5_and_ours(app_url, students):
     written, ours_written = client.predict("JULIET", api_name="/your_generate")
     assert written.startswith("JULIET") and len(written) == len("JULIET") + tab.GENERATED_LENGTH
     assert set(written) <= set(characters)
+    assert ours_written.startswith("JULIET") and len(ours_written) == len(written)  # ours, from the same prime
 
 
 def test_a_students_classifier_reads_a_review_as_the_starter_does(app_url, students):
