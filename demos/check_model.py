@@ -28,7 +28,7 @@ OUR_CHECKPOINTS = {title: name for name, title in OUR_ALEXNETS.items()}  # "Alex
 OUR_CELLS = {"GRUCell": "gru", "LSTMCell": "lstm"}
 GENERATED_LENGTH = 300
 GENERATION = {"temperature": 0.8, "seed": 0}
-# A session that stays idle this long frees its model; a closed tab frees it at once.
+# A session's model is freed this long after its check (gr.State's time to live); a closed tab frees it at once.
 SESSION_SECONDS = 3600
 INTRO = """\
 Upload the file your notebook saved (`torch.save(model.state_dict(), 'best_model.pt')`, up to 300 MB), pick the

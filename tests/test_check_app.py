@@ -221,3 +221,19 @@ def test_a_new_upload_replaces_the_sessions_model(students):
 def _resident_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_the_tabs_session_state_frees_its_model_when_the_session_ends(checkpoints, students):
+    import gradio as gr
+
+    from demos.uploads import UPLOADS
+
+    demo = app.build_app(checkpoints)
+    states = [block for block in demo.blocks.values()
+              if isinstance(block, gr.State) and block.time_to_live == tab.SESSION_SECONDS]
+    assert len(states) == 1  # the tab's session state
+    *_, session, _, _, _ = tab.check_upload(str(students["folder"] / "writer.pt"), "auto", None, UPLOADS)
+    assert UPLOADS.get(session["token"])
+    states[0].delete_callback(session)  # what Gradio calls when the session's state is deleted
+    with pytest.raises(InvalidInput, match="No model checked yet"):
+        UPLOADS.get(session["token"])
