@@ -16,6 +16,9 @@ API (gradio_client, api_name as below):
     /generate          prime, length, temperature, seed, cell ("GRU" or "LSTM", default GRU) -> the text, streamed
 Inside the models: /explain_domain (image -> Grad-CAM per variant), /first_layers, /read_review,
     /word_influence, /gates (review -> the views), /inspect_text (text, cell -> surprise, top-5)
+Check your model: /check_model (file, model: "auto" or a class name -> the report as JSON, ...), then,
+    for the same session: /your_domain (image), /your_writer (text), /your_generate (prime),
+    /your_sentiment (review) -> yours, then ours of the same class
 """
 
 import argparse
@@ -30,7 +33,7 @@ if not os.environ.get("HW3_HUB_ORG"):
 
 import gradio as gr  # noqa: E402
 
-from demos import domain, sentiment, writer  # noqa: E402
+from demos import check_model, domain, sentiment, writer  # noqa: E402
 from demos.models import ModelStore  # noqa: E402
 from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES  # noqa: E402
 from hw3core.numerics import flush_denormals  # noqa: E402
@@ -40,8 +43,11 @@ TABS = [
     ("Domain (AlexNet)", domain.build),
     ("Sentiment (GRU vs LSTM)", sentiment.build),
     ("Shakespeare writer", writer.build),
+    ("Check your model", check_model.build),
 ]
-MAX_UPLOAD = "10mb"
+# Set once for every upload of the app: a student's dense AlexNet state dict is 233 MB. Images keep
+# their own 10 MB limit (demos.domain.MAX_IMAGE_BYTES), checked by their handlers.
+MAX_UPLOAD = "300mb"
 # Two cores: two model requests at a time across all endpoints (they share demos.models.CONCURRENCY_ID),
 # and a bounded line behind them.
 CONCURRENCY_LIMIT = 2

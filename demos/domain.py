@@ -24,6 +24,9 @@ VARIANTS = {
 }
 # Checked from the file's header, before decoding: a small file can unpack into gigabytes.
 MAX_PIXELS = 40_000_000
+# The app's upload limit (app.MAX_UPLOAD) is set once for every upload, and a student's AlexNet needs 300 MB:
+# an image keeps its own 10 MB limit, checked here before the file is opened.
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # Greyscale with 16 or 32 bits a pixel, which Pillow clips to 8 bits rather than scales, turning it white.
 WIDE_GREYSCALE = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
@@ -88,6 +91,9 @@ def uploaded_file(value: dict | str | None) -> tuple[str | None, str | None]:
     if path is not None and not Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve()):
         raise InvalidInput("Send the image as a file upload: with gradio_client, "
                            "`client.predict(handle_file('photo.jpg'), api_name='/classify_domain')`.")
+    if path is not None and Path(path).is_file() and (size := Path(path).stat().st_size) > MAX_IMAGE_BYTES:
+        raise InvalidInput(f"The image is too large a file: {size / 1024 / 1024:.1f} MB; the limit for an image is "
+                           f"{MAX_IMAGE_BYTES // 1024 // 1024} MB.")
     return path, name
 
 

@@ -6,6 +6,7 @@ import gradio as gr
 
 from demos.errors import InvalidInput, shown_to_user
 from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
+from hw3core import ShakespeareWriter
 from hw3core.explain import read_characters
 
 # Read in one pass, one cell step a character: 1,500 keep the view under a second on two cores for the
@@ -36,6 +37,23 @@ def shown(char: str) -> str:
     return SHOWN.get(char, char)
 
 
+def surprise_view(writer: ShakespeareWriter, passage: str) -> tuple[list, list[dict[str, float]], list[float]]:
+    """(each character with its surprise colour for gr.HighlightedText, the top-5 candidates {char: p} after each
+    character, the surprise at each character after the first); raises InvalidInput for characters it never saw."""
+    unknown = writer.unknown_characters(passage)
+    if unknown:
+        raise InvalidInput(f"The text has characters the model never saw in training: "
+                           f"{' '.join(repr(char) for char in unknown[:10])}.")
+    reading = read_characters(writer, passage, CANDIDATES)
+    blind_guess = math.log(len(writer.characters))
+    colours = [None] + [round(min(s / blind_guess, 1.0), 4) for s in reading.surprise.tolist()]
+    candidates = [{shown(writer.characters[i]): p for i, p in zip(ids, ps, strict=True)}
+                  for ids, ps in zip(reading.top_ids.tolist(), reading.top_probabilities.tolist(), strict=True)]
+    # A newline keeps its line break and gets a mark, so that it can be seen and clicked.
+    characters = [("↵\n" if char == "\n" else char, colour) for char, colour in zip(passage, colours, strict=True)]
+    return characters, candidates, reading.surprise.tolist()
+
+
 def build_inside_views(models: ModelStore, writers: dict[str, str], text: gr.Textbox, cell: gr.Radio) -> None:
     """The views, under the writer tab. ``writers``: the cell a user picks -> its checkpoint; ``text``: the
     written text, which a button copies here; ``cell``: the tab's choice of writer, read by the view too."""
@@ -53,19 +71,8 @@ def build_inside_views(models: ModelStore, writers: dict[str, str], text: gr.Tex
             writer = models.get(writers[cell])
         except ModelUnavailable as error:
             raise ModelUnavailable(f"The {cell} writer is not available. {error}") from None
-        unknown = writer.unknown_characters(passage)
-        if unknown:
-            raise InvalidInput(f"The text has characters the model never saw in training: "
-                               f"{' '.join(repr(char) for char in unknown[:10])}.")
-        reading = read_characters(writer, passage, CANDIDATES)
-        blind_guess = math.log(len(writer.characters))
-        colours = [None] + [round(min(s / blind_guess, 1.0), 4) for s in reading.surprise.tolist()]
-        candidates = [{shown(writer.characters[i]): p for i, p in zip(ids, ps, strict=True)}
-                      for ids, ps in zip(reading.top_ids.tolist(), reading.top_probabilities.tolist(), strict=True)]
-        # A newline keeps its line break and gets a mark, so that it can be seen and clicked.
-        characters = [("↵\n" if char == "\n" else char, colour)
-                      for char, colour in zip(passage, colours, strict=True)]
-        state = {"cell": cell, "text": passage, "surprise": reading.surprise.tolist(), "candidates": candidates}
+        characters, candidates, surprise = surprise_view(writer, passage)
+        state = {"cell": cell, "text": passage, "surprise": surprise, "candidates": candidates}
         return characters, candidates[-1], state
 
     def selected(state, event: gr.SelectData):

@@ -7,76 +7,13 @@ import torch
 from torch import nn
 
 from hw3core import ALEXNET_VARIANTS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+from hw3core.tables import TABLES as ASSIGNMENT_TABLES
 
-# (layer type, output shape without the batch dimension, number of parameters), copied from hw3.txt.
-ALEXNET_TABLE = [
-    ("Conv2d", (96, 55, 55), 34_944),
-    ("ReLU", (96, 55, 55), 0),
-    ("MaxPool2d", (96, 27, 27), 0),
-    ("Conv2d", (256, 27, 27), 614_656),
-    ("ReLU", (256, 27, 27), 0),
-    ("MaxPool2d", (256, 13, 13), 0),
-    ("Conv2d", (384, 13, 13), 885_120),
-    ("ReLU", (384, 13, 13), 0),
-    ("Conv2d", (384, 13, 13), 1_327_488),
-    ("ReLU", (384, 13, 13), 0),
-    ("Conv2d", (256, 13, 13), 884_992),
-    ("ReLU", (256, 13, 13), 0),
-    ("MaxPool2d", (256, 6, 6), 0),
-    ("Flatten", (9216,), 0),
-    ("Dropout", (9216,), 0),
-    ("Linear", (4096,), 37_752_832),
-    ("ReLU", (4096,), 0),
-    ("Dropout", (4096,), 0),
-    ("Linear", (4096,), 16_781_312),
-    ("ReLU", (4096,), 0),
-    ("Linear", (4,), 16_388),
-]
-
-LARGE_KERNEL_TABLE = [
-    ("Conv2d", (96, 27, 27), 127_104),
-    ("ReLU", (96, 27, 27), 0),
-    ("Conv2d", (256, 13, 13), 1_204_480),
-    ("ReLU", (256, 13, 13), 0),
-    ("Conv2d", (384, 13, 13), 885_120),
-    ("ReLU", (384, 13, 13), 0),
-    ("Conv2d", (384, 13, 13), 1_327_488),
-    ("ReLU", (384, 13, 13), 0),
-    ("Conv2d", (256, 6, 6), 884_992),
-    ("ReLU", (256, 6, 6), 0),
-    ("Flatten", (9216,), 0),
-    ("Dropout", (9216,), 0),
-    ("Linear", (4096,), 37_752_832),
-    ("ReLU", (4096,), 0),
-    ("Dropout", (4096,), 0),
-    ("Linear", (4096,), 16_781_312),
-    ("ReLU", (4096,), 0),
-    ("Linear", (4,), 16_388),
-]
-
-AVG_POOLING_TABLE = [
-    ("Conv2d", (96, 55, 55), 34_944),
-    ("ReLU", (96, 55, 55), 0),
-    ("AvgPool2d", (96, 27, 27), 0),
-    ("Conv2d", (256, 27, 27), 614_656),
-    ("ReLU", (256, 27, 27), 0),
-    ("AvgPool2d", (256, 13, 13), 0),
-    ("Conv2d", (384, 13, 13), 885_120),
-    ("ReLU", (384, 13, 13), 0),
-    ("Conv2d", (384, 13, 13), 1_327_488),
-    ("ReLU", (384, 13, 13), 0),
-    ("Conv2d", (256, 13, 13), 884_992),
-    ("ReLU", (256, 13, 13), 0),
-    ("AvgPool2d", (256, 6, 6), 0),
-    ("Flatten", (9216,), 0),
-    ("Dropout", (9216,), 0),
-    ("Linear", (4096,), 37_752_832),
-    ("ReLU", (4096,), 0),
-    ("Dropout", (4096,), 0),
-    ("Linear", (4096,), 16_781_312),
-    ("ReLU", (4096,), 0),
-    ("Linear", (4,), 16_388),
-]
+# (layer type, output shape without the batch dimension, number of parameters): the assignment's tables, kept
+# once in hw3core.tables (the check of a student's model reads the same rows).
+ALEXNET_TABLE, LARGE_KERNEL_TABLE, AVG_POOLING_TABLE = (
+    [(row.type, row.output_shape, row.parameters) for row in ASSIGNMENT_TABLES[name]]
+    for name in ("AlexNet", "AlexNetLargeKernel", "AlexNetAvgPooling"))
 
 TABLES = {AlexNet: ALEXNET_TABLE, AlexNetLargeKernel: LARGE_KERNEL_TABLE, AlexNetAvgPooling: AVG_POOLING_TABLE}
 # The module names print(model) should show: the table's layer, lower-cased, then its row number.

@@ -60,3 +60,10 @@ def test_sentiment_as_trained_rows_compare_both_cells_flushed_and_not():
         (cell, state) for cell in ("gru", "lstm") for state in ("flushed", "kept")}
     assert all(r["ratio"] == pytest.approx(r["custom_s"] / r["builtin_s"]) for r in rows)
     assert (torch.tensor([1e-40]) * 1.0).item() == 0.0  # flushing is on again afterwards
+
+
+def test_the_check_row_times_checking_and_loading_a_dense_alexnet_state_dict():
+    row = benchmark.bench_check(repeats=1)
+    assert 200 < row["megabytes"] < 250 and row["seconds"] > 0
+    table = benchmark.format_table({"machine": "test", "torch": torch.__version__, "check": row})
+    assert f"| {row['megabytes']:.1f} | {row['seconds']:.2f} |" in table

@@ -32,7 +32,7 @@ if CHROMIUM is None:
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(os.environ.get("HW3_SCREENSHOTS", Path(tempfile.gettempdir()) / "hw3-screenshots"))
-TABS = ["Domain (AlexNet)", "Sentiment (GRU vs LSTM)", "Shakespeare writer"]
+TABS = ["Domain (AlexNet)", "Sentiment (GRU vs LSTM)", "Shakespeare writer", "Check your model"]
 TIMEOUT_MS = 60_000
 PERCENT = re.compile(r"^\d+(\.\d+)?%$")  # one row of a gr.Label
 
@@ -75,7 +75,8 @@ def screenshot(page, name: str) -> None:
     for image in page.locator(".training-curves img").all():
         if image.is_visible():
             image.scroll_into_view_if_needed()
-    page.wait_for_function("() => Array.from(document.images).every(image => image.complete)")
+    # Images in a tab not shown (offsetParent null) load lazily, maybe never: they are not in the picture either.
+    page.wait_for_function("() => Array.from(document.images).every(image => image.complete || !image.offsetParent)")
     page.mouse.move(0, 0)  # no hover highlight where the last click was
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
@@ -96,7 +97,7 @@ def open_tab(page, title: str):
     return page.locator("[role=tabpanel]:visible")
 
 
-def test_the_page_has_the_three_tabs(page):
+def test_the_page_has_its_four_tabs(page):
     for title in TABS:
         sync_api.expect(page.get_by_role("tab", name=title)).to_be_visible()
 
@@ -208,3 +209,34 @@ def test_inside_the_writer_surprise_and_candidates(page):
     sync_api.expect(view.get_by_text(PERCENT)).to_have_count(2 * 5)
     screenshot_of(page, ".inside-writer", "inside-writer")
     tab.get_by_label("Prime").fill("ROMEO")
+
+
+# ----- check your model -----
+
+
+def test_check_your_model_with_a_students_alexnet(page, tmp_path_factory):
+    import torch
+    from student_models import StudentAlexNet
+
+    from demos.examples import example_images
+
+    folder = tmp_path_factory.mktemp("student")
+    torch.manual_seed(0)
+    torch.save(StudentAlexNet().state_dict(), folder / "best_model.pt")  # a freshly initialised student's AlexNet
+    tab = open_tab(page, TABS[3])
+    tab.locator("input[type=file]").first.set_input_files(folder / "best_model.pt")
+    sync_api.expect(tab.get_by_text("best_model.pt").first).to_be_visible()  # uploaded
+    tab.get_by_role("button", name="Check", exact=True).click()
+    sync_api.expect(tab.get_by_role("heading", name="✔ AlexNet")).to_be_visible()
+    report = tab.locator(".check-report")
+    sync_api.expect(report).to_contain_text("✔  Conv2d-1")
+    sync_api.expect(report).to_contain_text("58,297,732 parameters")
+    view = tab.locator(".check-alexnet")
+    sync_api.expect(view).to_be_visible()
+    view.locator("input[type=file]").first.set_input_files(example_images()[0])
+    view.get_by_role("button", name="Classify with both").click()
+    sync_api.expect(view.get_by_text(PERCENT)).to_have_count(2 * 4)  # yours and ours, four domains each
+    sync_api.expect(view.locator("img")).to_have_count(1 + 2 * 5)  # the input; each map's image and four domains
+    for image in view.locator("img").all():  # loaded lazily: each comes into view once
+        image.scroll_into_view_if_needed()
+    screenshot(page, "check-model")

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from hw3core import CELLS, GRUCell, LSTMCell
+from hw3core.tables import CELL_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[1]
 CELL_CLASSES = pytest.mark.parametrize("cell_cls", list(CELLS.values()), ids=list(CELLS))  # a new cell gets every test
@@ -23,8 +24,8 @@ WITH_STATE = pytest.mark.parametrize("with_state", [False, True], ids=["zero-sta
 @pytest.mark.parametrize(
     ("cell_cls", "bias", "expected"),
     [
-        (GRUCell, True, 68_700),  # 3 * 100 * (128 + 100) + 3 * 100
-        (LSTMCell, True, 91_600),  # 4 * 100 * (128 + 100) + 4 * 100
+        (GRUCell, True, CELL_PARAMETERS["GRUCell"]),  # 3 * 100 * (128 + 100) + 3 * 100 = 68,700
+        (LSTMCell, True, CELL_PARAMETERS["LSTMCell"]),  # 4 * 100 * (128 + 100) + 4 * 100 = 91,600
         (GRUCell, False, 68_400),
         (LSTMCell, False, 91_200),
     ],

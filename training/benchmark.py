@@ -1,6 +1,6 @@
 """Speed of the hand-written cells against PyTorch's own, and of each model.
 
-    python -m training.benchmark [--quick] [--device cuda] [--json results.json]
+    python -m training.benchmark [--quick] [--device cuda] [--json results.json] [--only SECTION ...]
 
 Every figure of one run is measured in that run, side by side, so the ratios compare like with
 like. This is the only module that imports torch.nn.GRU / torch.nn.LSTM: as the reference. The app's
@@ -10,6 +10,7 @@ request latency, under load, is measured by tests/test_load.py (training/ never 
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hw3core import ALEXNET_VARIANTS, CELLS, SentimentClassifier, ShakespeareWriter, explain
+from hw3core import ALEXNET_VARIANTS, CELLS, AlexNet, SentimentClassifier, ShakespeareWriter, explain
+from hw3core.check import check
 from hw3core.checkpoints import WEIGHTS_FILE, load_local
 from hw3core.compression import COMPRESSED_FILE
 from hw3core.numerics import flush_denormals
@@ -262,11 +264,27 @@ def bench_views(device, repeats, review_words: int = 198, characters: int = 1500
     return [{"view": view, "input": input_, "seconds": timed(run, repeats, device)} for view, input_, run in views]
 
 
+def bench_check(repeats: int) -> dict:
+    """Checking a student's dense AlexNet state dict (torch.save, 233 MB) and loading it into our class, as
+    the "Check your model" tab does with an upload (fresh weights, saved to a temporary folder). CPU only:
+    the check and the loading are file reading and copying."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "best_model.pt"
+        torch.save(AlexNet().state_dict(), path)
+
+        def check_and_load():
+            checked = check(path)
+            assert checked.report.ok and checked.model is not None
+
+        return {"megabytes": path.stat().st_size / 1e6, "seconds": timed(check_and_load, repeats, torch.device("cpu"))}
+
+
 def format_table(results: dict) -> str:
-    lines = [f"Benchmark on {results['machine']} (torch {results['torch']})", "",
-             "| shape | cell | pass | custom (s) | torch.nn (s) | custom / torch.nn | matrix products alone (s) "
-             "| their / torch.nn |", "|---|---|---|---|---|---|---|---|"]
-    for r in results["cells"]:
+    lines = [f"Benchmark on {results['machine']} (torch {results['torch']})"]
+    if results.get("cells"):
+        lines += ["", "| shape | cell | pass | custom (s) | torch.nn (s) | custom / torch.nn | matrix products alone (s) "
+                  "| their / torch.nn |", "|---|---|---|---|---|---|---|---|"]
+    for r in results.get("cells", []):
         lines.append(f"| {r['shape']} | {r['cell']} | {r['mode']} | {r['custom_s']:.3f} | {r['builtin_s']:.3f} "
                      f"| {r['ratio']:.2f}x | {r['matrix_products_s']:.3f} | {r['floor_ratio']:.2f}x |")
     if results.get("sentiment_as_trained"):
@@ -274,24 +292,45 @@ def format_table(results: dict) -> str:
                   "| custom / torch.nn |", "|---|---|---|---|---|"]
         lines += [f"| {r['cell']} | {r['denormals']} | {r['custom_s']:.3f} | {r['builtin_s']:.3f} | {r['ratio']:.2f}x |"
                   for r in results["sentiment_as_trained"]]
-    lines += ["", "| sentiment model, cell | training reviews/s |", "|---|---|"]
-    lines += [f"| {r['cell']} | {r['reviews_per_s']:.0f} |" for r in results["sentiment"]]
-    w = results["writer"]
-    lines += ["", "| char-RNN (GRU 256/512) | value |", "|---|---|",
-              f"| characters/s trained | {w['characters_per_s_trained']:.0f} |",
-              f"| 1,000 characters written, state carried | {w['write_1000_carried_s']:.3f} s |",
-              f"| 1,000 characters written, history re-read | {w['write_1000_reread_s']:.3f} s |"]
-    lines += ["", "| AlexNet variant | one image (ms) | training images/s (batch 64) |", "|---|---|---|"]
-    lines += [f"| {r['variant']} | {r['latency_ms']:.1f} | {r['train_images_per_s']:.1f} |" for r in results["alexnet"]]
-    lines.append(f"| all three, one image | {sum(r['latency_ms'] for r in results['alexnet']):.1f} | |")
+    if results.get("sentiment"):
+        lines += ["", "| sentiment model, cell | training reviews/s |", "|---|---|"]
+        lines += [f"| {r['cell']} | {r['reviews_per_s']:.0f} |" for r in results["sentiment"]]
+    if results.get("writer"):
+        w = results["writer"]
+        lines += ["", "| char-RNN (GRU 256/512) | value |", "|---|---|",
+                  f"| characters/s trained | {w['characters_per_s_trained']:.0f} |",
+                  f"| 1,000 characters written, state carried | {w['write_1000_carried_s']:.3f} s |",
+                  f"| 1,000 characters written, history re-read | {w['write_1000_reread_s']:.3f} s |"]
+    if results.get("alexnet"):
+        lines += ["", "| AlexNet variant | one image (ms) | training images/s (batch 64) |", "|---|---|---|"]
+        lines += [f"| {r['variant']} | {r['latency_ms']:.1f} | {r['train_images_per_s']:.1f} |"
+                  for r in results["alexnet"]]
+        lines.append(f"| all three, one image | {sum(r['latency_ms'] for r in results['alexnet']):.1f} | |")
     if results.get("alexnet_files"):
         lines += ["", "| AlexNet checkpoint | weights | file (MB) | load (s) | one image (ms) |", "|---|---|---|---|---|"]
         lines += [f"| {r['variant']} | {r['weights']} | {r['megabytes']:.1f} | {r['load_s']:.2f} | {r['latency_ms']:.1f} |"
                   for r in results["alexnet_files"]]
+    if results.get("check"):
+        c = results["check"]
+        lines += ["", "| Check your model | file (MB) | check and load (s) |", "|---|---|---|",
+                  f"| a student's AlexNet state dict (torch.save) | {c['megabytes']:.1f} | {c['seconds']:.2f} |"]
     if results.get("views"):
         lines += ["", "| app view (hw3core method) | input | seconds |", "|---|---|---|"]
         lines += [f"| /{r['view']} | {r['input']} | {r['seconds']:.3f} |" for r in results["views"]]
     return "\n".join(lines)
+
+
+# Each section of the results: (device, repeats, the command's arguments) -> its measurements.
+SECTIONS = {
+    "cells": lambda device, repeats, args: bench_cells(device, repeats),
+    "sentiment_as_trained": lambda device, repeats, args: bench_sentiment_as_trained(device, repeats),
+    "sentiment": lambda device, repeats, args: bench_sentiment(device, repeats),
+    "writer": lambda device, repeats, args: bench_writer(device, repeats),
+    "alexnet": lambda device, repeats, args: bench_alexnets(device, repeats),
+    "alexnet_files": lambda device, repeats, args: bench_alexnet_files(args.checkpoints, device, repeats),
+    "views": lambda device, repeats, args: bench_views(device, repeats),
+    "check": lambda device, repeats, args: bench_check(repeats),
+}
 
 
 def main(argv=None) -> dict:
@@ -302,6 +341,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's, one per core)")
     parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"),
                         help="where the AlexNet checkpoints are, dense and compressed (default: checkpoints)")
+    parser.add_argument("--only", nargs="+", choices=list(SECTIONS), metavar="SECTION",
+                        help=f"measure these sections only ({', '.join(SECTIONS)}; default: all)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if args.threads:
@@ -309,12 +350,9 @@ def main(argv=None) -> dict:
     flush_denormals()
     repeats = 1 if args.quick else 5
     torch.manual_seed(0)
-    results = {"machine": hardware(device), "torch": torch.__version__, "quick": args.quick,
-               "cells": bench_cells(device, repeats), "sentiment_as_trained": bench_sentiment_as_trained(device, repeats),
-               "sentiment": bench_sentiment(device, repeats),
-               "writer": bench_writer(device, repeats), "alexnet": bench_alexnets(device, repeats),
-               "alexnet_files": bench_alexnet_files(args.checkpoints, device, repeats),
-               "views": bench_views(device, repeats)}
+    results = {"machine": hardware(device), "torch": torch.__version__, "quick": args.quick}
+    for section in args.only or SECTIONS:
+        results[section] = SECTIONS[section](device, repeats, args)
     print(format_table(results))
     if args.json:
         with open(args.json, "w") as file:

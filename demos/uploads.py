@@ -1,0 +1,79 @@
+"""Students' checked models, held for the session that uploaded each one, within a memory bound.
+
+A session's gr.State holds only a token (a random string, never shown), so no other session can
+reach its model. A dense AlexNet is 233 MB: at most MAX_ALEXNETS are held across all sessions, the
+oldest dropped first; its session is told to upload again. Text models are small, but bounded too.
+A session that ends (its State deleted) frees its model at once.
+"""
+
+import secrets
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from torch import nn
+
+from demos.errors import InvalidInput
+
+MAX_ALEXNETS = 2
+MAX_TEXT_MODELS = 8
+# Tokens of dropped models remembered, to tell their sessions why (not where a model went: a bounded list).
+REMEMBERED_DROPS = 1000
+NOT_CHECKED = "No model checked yet: upload yours under 'Check your model' and press Check first."
+
+
+@dataclass
+class Held:
+    model: nn.Module
+    name: str  # the assignment's class: "AlexNet", "SentenceGeneration", ...
+    cell: str | None
+
+    @property
+    def is_alexnet(self) -> bool:
+        return self.name.startswith("AlexNet")
+
+
+class UploadedModels:
+    def __init__(self, max_alexnets: int = MAX_ALEXNETS, max_text_models: int = MAX_TEXT_MODELS):
+        self.limits = {True: max_alexnets, False: max_text_models}
+        self._held: OrderedDict[str, Held] = OrderedDict()  # oldest first
+        self._dropped: deque[str] = deque(maxlen=REMEMBERED_DROPS)
+        self._lock = threading.Lock()
+
+    def hold(self, held: Held) -> str:
+        """Keeps the model; returns its token. Drops the oldest of its kind beyond the limit."""
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            same_kind = [t for t, h in self._held.items() if h.is_alexnet == held.is_alexnet]
+            for old in same_kind[: max(0, len(same_kind) + 1 - self.limits[held.is_alexnet])]:
+                del self._held[old]
+                self._dropped.append(old)
+            self._held[token] = held
+        return token
+
+    def get(self, token: str | None) -> Held:
+        """The session's model; raises InvalidInput saying what to do when there is none."""
+        with self._lock:
+            if token in self._held:
+                return self._held[token]
+            dropped = token is not None and token in self._dropped
+        if dropped:
+            raise InvalidInput(f"Your model was dropped to make room for other users' (at most "
+                               f"{self.limits[True]} uploaded AlexNets are held at a time): upload it again.")
+        raise InvalidInput(NOT_CHECKED)
+
+    def release(self, token: str | None) -> None:
+        with self._lock:
+            self._held.pop(token, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def count(self, alexnets: bool) -> int:
+        with self._lock:
+            return sum(h.is_alexnet == alexnets for h in self._held.values())
+
+
+# One for the process: the memory bound is the machine's, whichever app instance holds the models.
+UPLOADS = UploadedModels()
