@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from conftest import assert_numerically_close
 from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES, CheckpointError, load_local
 from tiny_data import REPO, check_ok, make_text, python_env, read_jsonl, run_module
 from training import evaluate, train_char_rnn
@@ -43,7 +44,7 @@ def assert_same_run(out, reference) -> None:
     weights, expected = load_file(out / "model.safetensors"), load_file(reference / "model.safetensors")
     assert weights.keys() == expected.keys()
     for name in expected:
-        torch.testing.assert_close(weights[name], expected[name], rtol=0, atol=1e-6, msg=name)
+        assert_numerically_close(weights[name], expected[name], msg=name)
     rows, expected_rows = read_jsonl(out / "metrics.jsonl"), read_jsonl(reference / "metrics.jsonl")
     assert len(rows) == len(expected_rows) == EPOCHS
     for row, expected_row in zip(rows, expected_rows):
