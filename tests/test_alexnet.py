@@ -4,9 +4,9 @@ import re
 
 import pytest
 import torch
-from conftest import assert_numerically_close
 from torch import nn
 
+from conftest import assert_numerically_close
 from hw3core import ALEXNET_VARIANTS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
 
 # (layer type, output shape without the batch dimension, number of parameters), copied from hw3.txt.

@@ -8,11 +8,11 @@ import threading
 
 import pytest
 import torch
-from conftest import assert_numerically_close, running_app, tiny_models
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from conftest import assert_numerically_close, running_app, tiny_models
 from demos.examples import example_images
 from demos.inside_domain import DOMAIN_COLOURS
 from demos.inside_sentiment import GATE_VIEWS, MIN_INFLUENCE_SCALE, NOT_READ
@@ -179,7 +179,7 @@ def test_occluding_a_word_already_out_of_vocabulary_changes_nothing(small, cell)
     assert change.abs().max() > 0
     # The others: the review's p(positive) less that of the review with an unknown word in their place.
     whole = model.predict([review])[0, 1].item()
-    for i, word in enumerate(tokens.tokens):
+    for i in range(len(tokens.tokens)):
         replaced = " ".join("qwerty" if j == i else w for j, w in enumerate(tokens.tokens))
         assert change[i].item() == pytest.approx(whole - model.predict([replaced])[0, 1].item(), abs=1e-6)
 

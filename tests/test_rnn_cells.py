@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from conftest import assert_numerically_close
-
 from hw3core import CELLS, GRUCell, LSTMCell
 
 REPO = Path(__file__).resolve().parents[1]

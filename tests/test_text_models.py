@@ -4,9 +4,9 @@ import json
 
 import pytest
 import torch
-from conftest import assert_numerically_close
 from torch import nn
 
+from conftest import assert_numerically_close
 from hw3core import (
     CELLS,
     SentenceGeneration,
@@ -15,7 +15,18 @@ from hw3core import (
     ShakespeareWriter,
     sample_next_char_id,
 )
-from hw3core.text import BEGIN, END, OOV, PAD, SPECIAL_TOKENS, build_vocabulary, encode_review, pad_reviews, tokenize, words_read
+from hw3core.text import (
+    BEGIN,
+    END,
+    OOV,
+    PAD,
+    SPECIAL_TOKENS,
+    build_vocabulary,
+    encode_review,
+    pad_reviews,
+    tokenize,
+    words_read,
+)
 
 CELL_NAMES = pytest.mark.parametrize("cell", list(CELLS))
 CHARACTERS = "\n !',.:;?ABCDEIJLMNORTUabcdefghilmnorstuvwy"
