@@ -162,8 +162,8 @@ def run(parser: argparse.ArgumentParser, build_task: Callable, name: Callable, a
     names its data set, never a folder of the machine that trained."""
     args = parse_arguments(parser, name, argv)
     data_flags = data_flags or {}
-    command = shlex.join(["python", "-m", task_module(), *without_paths(sys.argv[1:] if argv is None else argv,
-                                                                        data_flags)])
+    given = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
+    command = shlex.join(["python", "-m", task_module(), *without_paths(given, data_flags)])
     config = TrainingConfig.from_arguments(args, command, portable_arguments(vars(args), data_flags))
     try:
         task = build_task(args)
