@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,9 +26,11 @@ pytest_plugins = ["tiny_data_fixtures"]  # tiny_pacs, tiny_imdb, tiny_text, real
 # Each epoch takes a good fraction of a second, so a kill can land in the middle of the run.
 RUN = ["--limit", "80", "--history", "50", "--embedding-dim", "16", "--hidden-size", "64", "--batch-size", "4",
        "--lr", "0.01", "--seed", "3",
-       # Not the writers' recipe: a constant rate, so that a run of 2 epochs resumed to 3 is the run of 3 (a cosine
-       # decays over the epochs asked for), and independent windows without dropout.
-       "--schedule", "constant", "--warmup", "0", "--weight-decay", "0", "--no-carry-state", "--dropout", "0"]
+       # Independent windows without dropout, and a constant rate: a run of 2 epochs resumed to 3 is then the run
+       # of 3 (a cosine decays over the epochs asked for).
+       "--no-carry-state", "--dropout", "0", "--schedule", "constant", "--warmup", "0", "--weight-decay", "0"]
+# The schedule of every shipped recipe: a kill in a warm-up or a decay resumes at the rate the run had reached.
+WARMUP_AND_COSINE = [*RUN, "--schedule", "cosine", "--warmup", "0.2", "--weight-decay", "0.1"]
 EPOCHS = 3
 TINY = ["--limit", "2", "--history", "10", "--no-carry-state"]  # 21 characters: too few for the recipe's 32 streams
 COMPARED = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "skipped_examples")
@@ -38,11 +41,15 @@ def text(tmp_path_factory):
     return make_text(tmp_path_factory.mktemp("resume") / "input.txt", 10_000)
 
 
+def train(text, folder, flags) -> Path:
+    out = folder / "shakespeare-gru"
+    train_shakespeare.main(["--data", str(text), *flags, "--epochs", str(EPOCHS), "--out", str(out)])
+    return out
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(text, tmp_path_factory):
-    out = tmp_path_factory.mktemp("uninterrupted") / "shakespeare-gru"
-    train_shakespeare.main(["--data", str(text), *RUN, "--epochs", str(EPOCHS), "--out", str(out)])
-    return out
+    return train(text, tmp_path_factory.mktemp("uninterrupted"), RUN)
 
 
 def assert_same_run(out, reference) -> None:
@@ -73,9 +80,11 @@ def assert_whole_on_disk(out) -> int:
     return done
 
 
-def test_resume_after_sigkill_matches_the_uninterrupted_run(text, uninterrupted, tmp_path):
+@pytest.mark.parametrize("flags", [RUN, WARMUP_AND_COSINE], ids=["constant", "warmup-and-cosine"])
+def test_resume_after_sigkill_matches_the_uninterrupted_run(text, uninterrupted, tmp_path, flags):
+    reference = uninterrupted if flags is RUN else train(text, tmp_path / "uninterrupted", flags)
     out = tmp_path / "shakespeare-gru"
-    argv = [sys.executable, "-m", "training.train_shakespeare", "--data", str(text), *RUN, "--epochs", str(EPOCHS),
+    argv = [sys.executable, "-m", "training.train_shakespeare", "--data", str(text), *flags, "--epochs", str(EPOCHS),
             "--out", str(out)]
     process = subprocess.Popen(argv, cwd=REPO, env=python_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -97,10 +106,10 @@ def test_resume_after_sigkill_matches_the_uninterrupted_run(text, uninterrupted,
     done = assert_whole_on_disk(out)
     assert done < EPOCHS, f"killed {delay:.3f} s after epoch 1, yet all epochs were saved"
 
-    result = check_ok(run_module("training.train_shakespeare", "--data", text, *RUN, "--epochs", EPOCHS,
+    result = check_ok(run_module("training.train_shakespeare", "--data", text, *flags, "--epochs", EPOCHS,
                                  "--out", out, "--resume"))
     assert f"resuming {out} after epoch {done}" in result.stdout
-    assert_same_run(out, uninterrupted)
+    assert_same_run(out, reference)
     assert not list(out.glob("*.tmp")) and not (out / ".saving").exists()
 
 

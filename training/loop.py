@@ -413,6 +413,9 @@ def fit(task: Task, config: TrainingConfig) -> list[dict]:
     scheduler = learning_rate_schedule(optimizer, config.schedule, config.warmup, config.epochs * len(train_loader))
     if history and resumed_schedule:
         scheduler.load_state_dict(resumed_schedule)
+        # Building the scheduler set every group's rate to that of step 0; go on at the one the run stopped at.
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
+            group["lr"] = lr
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
         print(f"{task.name}: {len(task.train_set)} training / {len(task.val_set)} validation examples, "
