@@ -131,7 +131,13 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
     rescored = evaluate_in_process(capsys, "domain", "--checkpoint", compressed, "--data", tiny_pacs)
     assert rescored["split"] == "val"
     assert rescored["loss"] == pytest.approx(record["validation"]["compressed"]["loss"], rel=1e-4, abs=1e-4)
-    assert "## Compressed" in (compressed / "README.md").read_text()
+    card = (compressed / "README.md").read_text()
+    assert "## Compressed" in card
+    # The card gives the shipped weights' figures per domain, rendered from the records training and compression wrote.
+    scores = record["validation"]["compressed"]
+    assert f"| compressed | {scores['accuracy']:.4f} | {scores['balanced_accuracy']:.4f} |" in card
+    assert "Confusion matrix, compressed weights" in card
+    assert f"| sketch | {' | '.join(map(str, scores['confusion'][3]))} |" in card
     for big in ("model.safetensors", "resume.pt"):  # ~1 GB: do not keep it in pytest's last three runs
         (out / big).unlink()
 
