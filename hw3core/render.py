@@ -9,6 +9,7 @@ import html
 import json
 
 from hw3core.records import STAGES, CompressionRecord, Epoch, RunRecord, Scores
+from hw3core.registry import MODELS
 
 MISSING = "–"
 
@@ -137,7 +138,8 @@ def selection_section(record: RunRecord, heading: str) -> list[str]:
 def render_run(record: RunRecord, selection_heading: str = "## The run that chose the settings") -> str:
     """The run in Markdown: the command, where and how long it ran, which epoch's weights are kept, its
     epochs, a classifier's per-domain figures and confusion matrices, the run that chose a refit's
-    settings, and a compressed AlexNet's stages and layers."""
+    settings, a compressed AlexNet's stages and layers, and the command that trains the model again
+    (the one the app names when it is missing)."""
     kept_line = ""
     if record.kept_epoch is not None:
         which = "the one of lowest validation loss" if record.keep == "best" else "the last"
@@ -163,4 +165,7 @@ def render_run(record: RunRecord, selection_heading: str = "## The run that chos
               *selection_section(record, selection_heading)]
     if record.compression is not None:
         lines += compression_section(record.compression)
+    if record.task in MODELS:
+        lines += ["", "Trained again from scratch by (the recipe is the script's defaults for this model, `RECIPES` in "
+                  "`hw3core/registry.py`):", "", "```", *MODELS[record.task].commands(), "```"]
     return "\n".join(lines) + "\n"

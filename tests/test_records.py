@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from hw3core.records import read_run
+from hw3core.registry import MODELS
 from hw3core.render import MISSING, render_run
 from training import report
 
@@ -83,6 +84,7 @@ def test_every_shipped_record_loads_and_renders_with_the_figures_it_lacks_marked
         assert record is not None and record.kept.epoch == record.kept_epoch, folder
         text = render_run(record)
         assert record.command in text and f"| {record.kept.epoch} |" in text
+        assert all(command in text for command in MODELS[folder.name].commands())  # what the app names too
         if record.classes:  # the shipped AlexNets predate the per-domain figures: marked, not left out
             assert "| dense | " in text and f"| {MISSING} | {MISSING} |" in text and "predates" in text
             assert f"| compressed | {record.compression.validation['compressed'].accuracy:.4f} |" in text
