@@ -46,7 +46,6 @@ MAX_UPLOAD = "10mb"
 # and a bounded line behind them.
 CONCURRENCY_LIMIT = 2
 QUEUE_SIZE = 32
-# System fonts: the default theme would fetch web fonts, which an offline laptop cannot.
 # Gradio draws gallery tiles square and scrolls after ~500 px; the training plots are wide (5 x 3.2 in) and few.
 CSS = """
 .training-curves .thumbnail-item { aspect-ratio: 3 / 2 !important; }
@@ -54,6 +53,7 @@ CSS = """
 .result-note { overflow-wrap: anywhere; }
 .confusion-matrices { display: flex; flex-wrap: wrap; gap: 1.5em; }
 """
+# System fonts: the default theme would fetch web fonts, which an offline laptop cannot.
 THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "sans-serif"],
     font_mono=["ui-monospace", "Consolas", "monospace"],
