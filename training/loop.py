@@ -121,23 +121,24 @@ class TrainingConfig:
 def common_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of every training script. A model's own values are its recipe (hw3core.registry), set as the
     parser's defaults once the flags have said which model it is; these are the defaults of no model."""
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=32, help="per process")
-    parser.add_argument("--lr", type=float, default=1e-3, help="the peak learning rate of AdamW")
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay")
-    parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+    default = TrainingConfig(out=Path())
+    parser.add_argument("--epochs", type=int, default=default.epochs)
+    parser.add_argument("--batch-size", type=int, default=default.batch_size, help="per process")
+    parser.add_argument("--lr", type=float, default=default.lr, help="the peak learning rate of AdamW")
+    parser.add_argument("--weight-decay", type=float, default=default.weight_decay, help="AdamW's decoupled weight decay")
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default=default.schedule,
                         help="the learning rate after warm-up: constant, or a cosine decay to zero at the last step")
-    parser.add_argument("--warmup", type=float, default=0.0, metavar="FRACTION",
+    parser.add_argument("--warmup", type=float, default=default.warmup, metavar="FRACTION",
                         help="share of all steps over which the learning rate rises linearly from zero")
-    parser.add_argument("--keep", choices=["best", "last"], default="best",
+    parser.add_argument("--keep", choices=["best", "last"], default=default.keep,
                         help="the weights saved: the epoch of lowest validation loss, or the last epoch")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N examples (smoke runs)")
     parser.add_argument("--out", type=Path, default=None, help="the checkpoint folder (default: checkpoints/NAME)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=default.seed)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--workers", type=int, default=0, help="data-loading processes (0: in the main one)")
+    parser.add_argument("--workers", type=int, default=default.workers, help="data-loading processes (0: in the main one)")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on GPU too")
 
 
