@@ -35,9 +35,9 @@ import gradio as gr  # noqa: E402
 
 from demos import check_model, domain, sentiment, writer  # noqa: E402
 from demos.models import ModelStore  # noqa: E402
-from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES  # noqa: E402
+from hw3core.checkpoints import PLOT_FILES  # noqa: E402
 from hw3core.numerics import flush_denormals  # noqa: E402
-from demos.training_info import CSS  # noqa: E402
+from hw3core.registry import MODELS  # noqa: E402
 
 TABS = [
     ("Domain (AlexNet)", domain.build),
@@ -52,6 +52,13 @@ MAX_UPLOAD = "300mb"
 # and a bounded line behind them.
 CONCURRENCY_LIMIT = 2
 QUEUE_SIZE = 32
+# Gradio draws gallery tiles square and scrolls after ~500 px; the training plots are wide (5 x 3.2 in) and few.
+CSS = """
+.training-curves .thumbnail-item { aspect-ratio: 3 / 2 !important; }
+.training-curves .grid-wrap { max-height: none !important; min-height: 0 !important; }
+.result-note { overflow-wrap: anywhere; }
+.confusion-matrices { display: flex; flex-wrap: wrap; gap: 1.5em; }
+"""
 # System fonts: the default theme would fetch web fonts, which an offline laptop cannot.
 THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "sans-serif"],
@@ -80,7 +87,7 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **
         server_port=port,
         max_file_size=MAX_UPLOAD,
         # The training plots and nothing else of the checkpoint folders (not the weights, not the records).
-        allowed_paths=[str(demo.models.root / name / file) for name in CHECKPOINT_CLASSES for file in PLOT_FILES.values()],
+        allowed_paths=[str(demo.models.root / name / file) for name in MODELS for file in PLOT_FILES.values()],
         theme=THEME,
         css=CSS,
         share=False,
@@ -88,9 +95,14 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **
     )
 
 
-def report_unavailable(models: ModelStore) -> None:
-    for name, problem in models.preload().items():
-        print(f"{name} is not available: {problem}", flush=True)
+def report_models(models: ModelStore) -> None:
+    """One line per model: where it was loaded from, or why it cannot be, with the command that makes it."""
+    problems = models.preload()
+    for name in MODELS:
+        if name in problems:
+            print(f"{name} is not available: {problems[name]}", flush=True)
+        else:
+            print(f"{name}: loaded from {models.source(name)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_app(args.checkpoints)
     # Load the models while the first page is served, so the first request does not wait for them,
     # and say at once in the console which ones cannot be used, and how to make them.
-    threading.Thread(target=report_unavailable, args=(demo.models,), daemon=True).start()
+    threading.Thread(target=report_models, args=(demo.models,), daemon=True).start()
     launch(demo, args.host, args.port)
 
 

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 import torch
+from gradio.utils import get_upload_folder
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from demos.availability import build_availability_notice
@@ -15,13 +15,10 @@ from demos.models import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
 from hw3core import DOMAINS
 from hw3core.alexnet import image_transform
+from hw3core.registry import titles
 
 # Checkpoint name -> the title shown above its result, in the order of the API's outputs.
-VARIANTS = {
-    "alexnet": "AlexNet",
-    "alexnet-large-kernel": "AlexNetLargeKernel",
-    "alexnet-avg-pooling": "AlexNetAvgPooling",
-}
+VARIANTS = titles("domain")
 # Checked from the file's header, before decoding: a small file can unpack into gigabytes.
 MAX_PIXELS = 40_000_000
 # The app's upload limit (app.MAX_UPLOAD) is set once for every upload, and a student's AlexNet needs 300 MB:

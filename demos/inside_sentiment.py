@@ -72,7 +72,8 @@ def build_inside_views(models: ModelStore, classifiers: dict[str, str], review: 
             tokens, p = prefix_curve(classifier[name], text)
             read_by_all = set(tokens.read) if read_by_all is None else read_by_all & set(tokens.read)
             rows += [{"model": title, "word number": position + 1, "word": tokens.tokens[position],
-                      "p(positive)": round(float(value), 4)} for position, value in zip(tokens.read, p.tolist(), strict=True)]
+                      "p(positive)": round(float(value), 4)}
+                     for position, value in zip(tokens.read, p.tolist(), strict=True)]
         shown = [None if i in read_by_all else NOT_READ for i in range(len(tokens.tokens))]
         return pd.DataFrame(rows), spaced(tokens.tokens, shown)
 

@@ -1,6 +1,6 @@
 """Where each trained model comes from, loaded once and shared by every request.
 
-A checkpoint NAME (a key of ``hw3core.checkpoints.CHECKPOINT_CLASSES``) is looked for in:
+A checkpoint NAME (a key of ``hw3core.registry.MODELS``) is looked for in:
 
 1. the folder ``ROOT/NAME``, where ROOT is ``--checkpoints``, else the environment variable
    ``HW3_CHECKPOINTS``, else ``checkpoints`` (where the training scripts write);
@@ -25,7 +25,6 @@ from huggingface_hub import snapshot_download
 from torch import nn
 
 from hw3core.checkpoints import (
-    CHECKPOINT_CLASSES,
     CONFIG_FILE,
     METRICS_FILE,
     PLOT_FILES,
@@ -37,19 +36,10 @@ from hw3core.checkpoints import (
     weights_file,
 )
 from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE
+from hw3core.registry import DEFAULT_ROOT, MODELS
 
-DEFAULT_ROOT = Path("checkpoints")
 # Every endpoint runs a model on the same few cores: they share one concurrency limit (app.py sets it).
 CONCURRENCY_ID = "models"
-TRAINING_COMMANDS = {
-    "alexnet": "python -m training.train_alexnet --variant alexnet --data-dir PACS_DIR",
-    "alexnet-large-kernel": "python -m training.train_alexnet --variant alexnet-large-kernel --data-dir PACS_DIR",
-    "alexnet-avg-pooling": "python -m training.train_alexnet --variant alexnet-avg-pooling --data-dir PACS_DIR",
-    "sentiment-gru": "python -m training.train_sentiment --cell gru --data aclImdb_v1.tar.gz",
-    "sentiment-lstm": "python -m training.train_sentiment --cell lstm --data aclImdb_v1.tar.gz",
-    "shakespeare-gru": "python -m training.train_char_rnn --cell gru --data input.txt",
-    "shakespeare-lstm": "python -m training.train_char_rnn --cell lstm --data input.txt",
-}
 RECORD_FILES = [METRICS_FILE, RUN_FILE, COMPRESSION_FILE, *PLOT_FILES.values()]
 # A failed load is retried after this long: a checkpoint that a training run writes while the app
 # is up is picked up, but an unreachable Hub is not asked again on every request.
@@ -83,6 +73,7 @@ class ModelStore:
         self._models: dict[str, nn.Module] = {}
         self._folders: dict[str, Path] = {}
         self._failures: dict[str, tuple[float, ModelUnavailable]] = {}
+        self._sources: dict[str, str] = {}  # where each loaded model's weights came from
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -127,8 +118,12 @@ class ModelStore:
 
     def preload(self) -> dict[str, str]:
         """Loads every model now (a warm-up); returns the unavailable ones' messages, which they keep for later."""
-        problems = {name: self.problem(name) for name in CHECKPOINT_CLASSES}
+        problems = {name: self.problem(name) for name in MODELS}
         return {name: problem for name, problem in problems.items() if problem}
+
+    def source(self, name: str) -> str | None:
+        """The weights file or Hub repo a loaded model came from."""
+        return self._sources.get(name)
 
     def require(self, names: dict[str, str]) -> None:
         """Raises ModelUnavailable naming every model of ``names`` (checkpoint -> title) that cannot be used."""
@@ -137,10 +132,7 @@ class ModelStore:
             raise ModelUnavailable(" ".join(problems))
 
     def training_command(self, name: str) -> str:
-        command = TRAINING_COMMANDS[name]
-        if self.root != DEFAULT_ROOT:
-            command += f" --out {self.root / name}"
-        return command
+        return MODELS[name].command(self.root)
 
     def _lock(self, name: str) -> threading.Lock:
         with self._locks_lock:
@@ -163,8 +155,9 @@ class ModelStore:
         # A folder with only the training record (AlexNet weights stay out of git) still looks to the Hub.
         has_weights = weights_file(local) is not None
         folder = local if has_weights else self._download(name, [CONFIG_FILE, WEIGHTS_FILE, COMPRESSED_FILE])
+        self._sources[name] = str(weights_file(local)) if has_weights else hub_repo(self.hub_org, name)
         try:
-            return load_local(CHECKPOINT_CLASSES[name], folder)
+            return load_local(MODELS[name].cls, folder)
         except CheckpointError as error:
             raise ModelUnavailable(f"{error}. Retrain it with `{self.training_command(name)}`.") from None
 

@@ -8,9 +8,10 @@ from demos.inside_sentiment import build_inside_views
 from demos.models import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
 from hw3core import SentimentClassifier
+from hw3core.registry import titles
 
 # Checkpoint name -> title, in the order of the API's outputs.
-MODELS = {"sentiment-gru": "GRU", "sentiment-lstm": "LSTM"}
+CLASSIFIERS = titles("sentiment")
 # The models read at most 200 tokens of a review; this bounds the tokenizer's work on a pasted book.
 MAX_REVIEW_CHARACTERS = 100_000
 EXAMPLES = [
@@ -38,9 +39,9 @@ def sentiment_probabilities(model: SentimentClassifier, text: str) -> dict[str, 
 
 
 def score(text: str, models: ModelStore) -> list[Prediction]:
-    """One prediction per model, in MODELS order; an unavailable model carries its problem."""
+    """One prediction per model, in CLASSIFIERS order; an unavailable model carries its problem."""
     review = clean_review(text)
-    return [models.predict(name, lambda model: sentiment_probabilities(model, review)) for name in MODELS]
+    return [models.predict(name, lambda model: sentiment_probabilities(model, review)) for name in CLASSIFIERS]
 
 
 def describe(prediction: Prediction) -> str:
@@ -53,13 +54,13 @@ def build(models: ModelStore) -> None:
     @shown_to_user
     def score_sentiment(text):
         clean_review(text)
-        models.require(MODELS)  # an error naming what is missing, never an empty label
+        models.require(CLASSIFIERS)  # an error naming what is missing, never an empty label
         predictions = score(text, models)
         return *[p.probabilities for p in predictions], *[describe(p) for p in predictions]
 
     gr.Markdown("Type or paste a movie review. Both recurrent networks read up to 198 of its words: "
                 "of a longer one, its opening words and then its closing ones.")
-    build_availability_notice(models, MODELS)
+    build_availability_notice(models, CLASSIFIERS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=280):
             review = gr.Textbox(label="Review", lines=7, max_lines=14, max_length=MAX_REVIEW_CHARACTERS,
@@ -68,7 +69,7 @@ def build(models: ModelStore) -> None:
         with gr.Column(scale=2):
             with gr.Row():
                 labels, notes = [], []
-                for title in MODELS.values():
+                for title in CLASSIFIERS.values():
                     with gr.Column(min_width=160):
                         labels.append(gr.Label(num_top_classes=2, label=title))
                         notes.append(gr.Markdown(label=f"{title} note", elem_classes="result-note"))
@@ -77,5 +78,5 @@ def build(models: ModelStore) -> None:
     # After the endpoint: the examples' event, named after the same function, must not take its api_name.
     gr.Examples([[text] for text in EXAMPLES], inputs=review, outputs=labels + notes, fn=score_sentiment,
                 run_on_click=True, cache_examples=False, label="Example reviews")
-    build_inside_views(models, MODELS, review, clean_review)
-    build_training_panel(models, MODELS)
+    build_inside_views(models, CLASSIFIERS, review, clean_review)
+    build_training_panel(models, CLASSIFIERS)

@@ -3,118 +3,111 @@
 Read again on every page load, so a training run that is still going shows its latest epoch.
 """
 
-import json
-from pathlib import Path
-
 import gradio as gr
 
 from demos.models import ModelStore, ModelUnavailable
-from hw3core.checkpoints import PLOT_FILES, RUN_FILE, kept_metrics, read_metrics
-from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE
-
-COLUMNS = ["Model", "Epoch kept", "Val accuracy", "Val loss", "Train accuracy", "Train loss", "s / epoch",
-           "Examples / s", "Trained on"]
-# Gradio draws gallery tiles square and scrolls after ~500 px; the plots are wide (5 x 3.2 in) and few.
-CSS = """
-.training-curves .thumbnail-item { aspect-ratio: 3 / 2 !important; }
-.training-curves .grid-wrap { max-height: none !important; min-height: 0 !important; }
-.result-note { overflow-wrap: anywhere; }
-"""
-def _number(value, digits: int) -> str:
-    return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "—"
+from hw3core.alexnet import DOMAINS
+from hw3core.checkpoints import PLOT_FILES
+from hw3core.compression import COMPRESSED_FILE
+from hw3core.records import RecordError, RunRecord, read_run
+from hw3core.render import MISSING, SUMMARY_COLUMNS, confusion_html, kept_scores, number, per_class_table, summary_row, table
 
 
-def _run(folder: Path) -> dict:
-    try:
-        run = json.loads((folder / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return run if isinstance(run, dict) else {}
-
-
-def metrics_row(title: str, folder: Path) -> list[str]:
-    """One table row from the epoch whose weights the checkpoint holds (``kept_epoch`` in its
-    training.json, else the last); raises ValueError if metrics.jsonl is unreadable."""
-    history = read_metrics(folder)
-    run = _run(folder)
-    kept = kept_metrics(run, history)
-    return [
-        f"**{title}**",
-        f"{kept.get('epoch', '—')} of {len(history)}",
-        _number(kept.get("val_accuracy"), 4),
-        _number(kept.get("val_loss"), 4),
-        _number(kept.get("train_accuracy"), 4),
-        _number(kept.get("train_loss"), 4),
-        _number(kept.get("epoch_seconds"), 1),
-        _number(kept.get("examples_per_second"), 0),
-        str(run.get("hardware", "—")),
-    ]
-
-
-def refit_note(title: str, run: dict) -> list[str]:
+def refit_note(title: str, record: RunRecord) -> list[str]:
     """For a model refit on all of its data (no validation figures of its own): the run that chose it."""
-    chosen = run.get("selection_run")
-    if not isinstance(chosen, dict):
+    chosen = record.selection_run
+    if chosen is None:
         return []
-    kept = next((row for row in chosen.get("history", []) if row.get("epoch") == chosen.get("kept_epoch")), {})
+    kept = chosen.kept
     return [f"- **{title}** was trained on all of its data, so it has no validation figures of its own; the run "
-            f"that chose its settings, on {_number(chosen.get('split', {}).get('train_characters'), 0)} characters, "
-            f"scored a validation loss of {_number(kept.get('val_loss'), 4)} (accuracy "
-            f"{_number(kept.get('val_accuracy'), 4)}) at epoch {kept.get('epoch', '—')}."]
+            f"that chose its settings, on {number((chosen.split or {}).get('train_characters'), 0)} characters, "
+            f"scored a validation loss of {number(kept and kept.val_loss)} (accuracy "
+            f"{number(kept and kept.val_accuracy)}) at epoch {kept.epoch if kept else MISSING}."]
 
 
-def compression_note(title: str, folder: Path) -> list[str]:
+def compression_note(title: str, record: RunRecord) -> list[str]:
     """For a compressed AlexNet: its compressed file's own validation figures, from compression.json. The
     table's are the dense weights' (from training), and a fresh clone serves the compressed file."""
-    try:
-        record = json.loads((folder / COMPRESSION_FILE).read_text())
-        dense, compressed = record["validation"]["dense"], record["validation"]["compressed"]
-        sizes = f"{record['compressed_bytes'] / 1e6:.1f} MB against {record['dense_bytes'] / 1e6:.0f} MB"
-    except (OSError, ValueError, KeyError, TypeError):  # not compressed, or a record this code cannot read
+    compression = record.compression
+    if compression is None:
         return []
+    dense, compressed = compression.validation["dense"], compression.validation["compressed"]
+    sizes = f"{compression.compressed_bytes / 1e6:.1f} MB against {compression.dense_bytes / 1e6:.0f} MB"
     return [f"- **{title}** compressed (`{COMPRESSED_FILE}`, {sizes}; served when the dense weights are absent, as "
-            f"in a fresh clone): validation accuracy {_number(compressed.get('accuracy'), 4)} (loss "
-            f"{_number(compressed.get('loss'), 4)}) on the same split, against {_number(dense.get('accuracy'), 4)} "
-            f"for the dense weights."]
+            f"in a fresh clone): validation accuracy {number(compressed.accuracy)} (loss {number(compressed.loss)}) "
+            f"on the same split, against {number(dense.accuracy)} for the dense weights."]
 
 
-def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, list[str]]:
-    """Markdown (a table of the kept epochs, then what is missing) and the paths of the plots."""
-    rows, notes, plots = [], [], []
+def _records(models: ModelStore, titles: dict[str, str]):
+    """(title, folder, record or None, problem or None) per model."""
     for name, title in titles.items():
         try:
             folder = models.folder(name)
         except ModelUnavailable as error:
-            notes.append(f"- **{title}**: {error}")
+            yield title, None, None, str(error)
             continue
         try:
-            rows.append(metrics_row(title, folder))
-            notes += refit_note(title, _run(folder)) + compression_note(title, folder)
-        except IndexError:
-            notes.append(f"- **{title}**: no training record (`{folder}/metrics.jsonl` is missing or empty).")
-        except (OSError, ValueError, AttributeError) as error:
-            notes.append(f"- **{title}**: `{folder}/metrics.jsonl` cannot be read: {error}")
-        # No captions: Gradio lays them over the image's bottom edge, the x-axis label; each plot has its title.
-        plots += [str(folder / file) for file in PLOT_FILES.values() if (folder / file).is_file()]
-    lines = []
-    if rows:
-        lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        lines.append("")
+            record = read_run(folder)
+        except RecordError as error:
+            yield title, folder, None, str(error)
+            continue
+        if record is None:
+            yield title, folder, None, f"no training record (`{folder}/metrics.jsonl` is missing or empty)."
+        else:
+            yield title, folder, record, None
+
+
+def training_report(models: ModelStore, titles: dict[str, str]) -> tuple[str, list[str]]:
+    """Markdown (a table of the kept epochs, a classifier's figures per class, then what is missing) and
+    the paths of the plots."""
+    rows, per_class, classes, notes, plots = [], [], (), [], []
+    for title, folder, record, problem in _records(models, titles):
+        if problem is not None:
+            notes.append(f"- **{title}**: {problem}")
+        if record is not None:
+            rows.append(summary_row(f"**{title}**", record))
+            if record.classes:
+                classes = tuple(record.classes)
+                per_class += [(f"{title} {label}", scores) for label, scores in kept_scores(record)]
+            notes += refit_note(title, record) + compression_note(title, record)
+        if folder is not None:
+            # No captions: Gradio lays them over the image's bottom edge, the x-axis label; each plot has its title.
+            plots += [str(folder / file) for file in PLOT_FILES.values() if (folder / file).is_file()]
+    lines = [*table(SUMMARY_COLUMNS, rows), ""] if rows else []
+    if per_class:
+        lines += [f"Per {'domain' if classes == DOMAINS else 'class'}, for the weights served (balanced accuracy: the "
+                  f"mean over the classes; {MISSING} where a run predates these figures):", "",
+                  *per_class_table(per_class, classes), ""]
     lines += notes
     return "\n".join(lines), plots
+
+
+def confusion_report(models: ModelStore, titles: dict[str, str]) -> str:
+    """A confusion-matrix heatmap per classifier of ``titles``, for the weights served (compressed, where
+    compression.json records them, else the kept epoch's); "" when none of them is a classifier."""
+    figures = []
+    for title, _, record, _ in _records(models, titles):
+        if record is not None and record.classes:
+            label, scores = kept_scores(record)[-1]
+            figures.append(confusion_html(f"{title} ({label} weights)", scores.confusion, tuple(record.classes)))
+    if not figures:
+        return ""
+    return ("<p>Confusion matrices on the validation split (row: true domain, column: predicted; shade: share of "
+            "the row)</p><div class='confusion-matrices'>" + "".join(f"<div>{f}</div>" for f in figures) + "</div>")
 
 
 def build_training_panel(models: ModelStore, titles: dict[str, str]) -> None:
     """An open accordion with the metrics table and the curves, filled when the page loads."""
     with gr.Accordion("How these models were trained", open=True):
         report = gr.Markdown("Reading the training records…")
+        confusion = gr.HTML(visible=False, elem_classes="confusion-report")
         gallery = gr.Gallery(label="Training curves", columns=3, fit_columns=False, height="auto",
                              object_fit="contain", interactive=False, visible=False, buttons=["fullscreen"],
                              elem_classes="training-curves")
 
     def refresh():
         text, plots = training_report(models, titles)
-        return text, gr.Gallery(value=plots, visible=bool(plots))
+        matrices = confusion_report(models, titles)
+        return text, gr.HTML(matrices, visible=bool(matrices)), gr.Gallery(value=plots, visible=bool(plots))
 
-    gr.on(None, refresh, outputs=[report, gallery], api_visibility="private", show_progress="hidden")
+    gr.on(None, refresh, outputs=[report, confusion, gallery], api_visibility="private", show_progress="hidden")

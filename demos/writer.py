@@ -11,9 +11,10 @@ from demos.inside_writer import build_inside_views
 from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.training_info import build_training_panel
 from hw3core import ShakespeareWriter
+from hw3core.registry import models_of, titles
 
 # The cell a user picks -> its checkpoint. The GRU is the assignment's writer; the LSTM is optional.
-WRITERS = {"GRU": "shakespeare-gru", "LSTM": "shakespeare-lstm"}
+WRITERS = {spec.choice[1].upper(): name for name, spec in models_of("shakespeare").items()}
 DEFAULT_CELL = "GRU"
 DEFAULT_PRIME = "ROMEO"
 # The prime is read one character a step, as the text is written: bounded like the output.
@@ -82,7 +83,7 @@ def build(models: ModelStore) -> None:
 
     gr.Markdown("A character-level GRU (or LSTM) trained on Shakespeare's plays continues the prime one character "
                 "at a time.")
-    build_availability_notice(models, {name: f"{cell} writer" for cell, name in WRITERS.items()})
+    build_availability_notice(models, titles("shakespeare"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
             prime = gr.Textbox(DEFAULT_PRIME, label="Prime", max_lines=3, max_length=MAX_PRIME_LENGTH)
@@ -109,4 +110,4 @@ def build(models: ModelStore) -> None:
     writing.then(stop_button(False), outputs=stop, queue=False, api_visibility="private")
     stop.click(stop_button(False), outputs=stop, cancels=[writing], queue=False, api_visibility="private")
     build_inside_views(models, WRITERS, text, cell)
-    build_training_panel(models, {name: f"{cell} writer" for cell, name in WRITERS.items()})
+    build_training_panel(models, titles("shakespeare"))

@@ -1,6 +1,7 @@
 """The models of CS 1678/2078 Homework 3, one module per part of the assignment."""
 
-from hw3core.alexnet import ALEXNET_VARIANTS, DOMAINS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+from hw3core.alexnet import DOMAINS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+from hw3core.registry import ALEXNET_VARIANTS, MODELS, ModelSpec
 from hw3core.rnn_cells import CELLS, GRUCell, LSTMCell
 from hw3core.text_models import (
     SentenceGeneration,
@@ -19,6 +20,8 @@ __all__ = [
     "AlexNetLargeKernel",
     "GRUCell",
     "LSTMCell",
+    "MODELS",
+    "ModelSpec",
     "SentenceGeneration",
     "SentimentClassification",
     "SentimentClassifier",

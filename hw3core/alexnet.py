@@ -125,11 +125,3 @@ class AlexNetAvgPooling(AlexNet):
 
     features = AVG_POOLING_FEATURES
 
-
-# One key per variant, the same everywhere: the folder under checkpoints/, the Hub repo's suffix and
-# the --variant flag of every script.
-ALEXNET_VARIANTS = {
-    "alexnet": AlexNet,
-    "alexnet-large-kernel": AlexNetLargeKernel,
-    "alexnet-avg-pooling": AlexNetAvgPooling,
-}

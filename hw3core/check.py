@@ -334,7 +334,7 @@ def _summary_rows(name: str, module: nn.Module) -> tuple[list[RowResult], list[s
         problems.append(f"Forward: fails on a (1, 3, 227, 227) image with {failure}")
     shapes_off = []  # one wrong shape puts every later one off: only the first is a problem of its own
     matcher = difflib.SequenceMatcher(None, [r.type for r in table], [s.type for s in seen], autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for _, i1, i2, j1, j2 in matcher.get_opcodes():
         pairs = list(zip(range(i1, i2), range(j1, j2)))
         for i, j in pairs:
             rows.append(_compare(table[i], seen[j], problems, shapes_off))

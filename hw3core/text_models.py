@@ -70,7 +70,8 @@ class SentenceGeneration(nn.Module):
         return self.classifier(self.dropout(hs.transpose(0, 1) if every_position else hs[-1])), state
 
 
-def sample_next_char_id(predicted_logits: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+def sample_next_char_id(predicted_logits: Tensor, temperature: float = 1.0,
+                        generator: torch.Generator | None = None) -> Tensor:
     """Samples one id per row from the categorical distribution of the logits ((V,) or (N, V))."""
     probabilities = torch.softmax(predicted_logits.float() / temperature, dim=-1)
     return torch.multinomial(probabilities, num_samples=1, generator=generator).squeeze(-1)

@@ -33,6 +33,18 @@ METRICS = [
 ]
 
 
+def assert_numerically_close(actual: torch.Tensor, expected: torch.Tensor, *, roundings: int = 64,
+                             scale: float | None = None, msg=None) -> None:
+    """One quantity computed by two numerical paths (another BLAS kernel, memory layout or summation
+    order, which differ between CPUs) agrees to rounding, never bitwise: ``roundings`` units of the
+    dtype's precision times the scale of the values (the largest |expected|, or ``scale`` where the
+    result is a sum of larger terms)."""
+    finfo = torch.finfo(expected.dtype)
+    scale = float(expected.detach().abs().amax()) if scale is None else float(scale)
+    atol = roundings * finfo.eps * max(scale, finfo.tiny)
+    torch.testing.assert_close(actual, expected, rtol=0, atol=atol, msg=msg)
+
+
 def tiny_models() -> dict:
     """Checkpoint name -> a small model of the right class (the AlexNets have one size only)."""
     return {

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from conftest import running_app
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from conftest import running_app
+from demos import examples as examples_module
 from demos import models as models_module
 from demos import sentiment, writer
 from demos.errors import InvalidInput
-from demos import examples as examples_module
 from demos.examples import example_images
 from demos.models import ModelStore, ModelUnavailable
 from demos.training_info import training_report
@@ -156,7 +156,7 @@ def test_missing_and_broken_variants_make_classify_domain_raise_naming_each(dama
         damaged_client.predict(handle_file(files["drawing"]), api_name="/classify_domain")
     message = error.value.message
     assert "AlexNetLargeKernel" in message and "AlexNetAvgPooling" in message and "AlexNet:" not in message
-    assert "python -m training.train_alexnet --variant alexnet-large-kernel --data-dir PACS_DIR" in message
+    assert "python -m training.train_alexnet --variant alexnet-large-kernel --data PACS_DIR" in message
     assert "alexnet-avg-pooling/model.safetensors" in message
     assert damaged_client.predict("ROMEO", 20, 1.0, 1, api_name="/generate").startswith("ROMEO")  # still serving
 
@@ -182,17 +182,22 @@ def test_the_tabs_name_their_missing_models_before_any_request(damaged_checkpoin
 def test_start_up_prints_one_line_per_missing_model_with_its_command(damaged_checkpoints, capsys):
     import app
 
-    app.report_unavailable(ModelStore(damaged_checkpoints))
-    lines = [line for line in capsys.readouterr().out.splitlines() if " is not available: " in line]
+    app.report_models(ModelStore(damaged_checkpoints))
+    printed = capsys.readouterr().out.splitlines()
+    lines = [line for line in printed if " is not available: " in line]
     assert sorted(line.split()[0] for line in lines) == [
         "alexnet-avg-pooling", "alexnet-large-kernel", "sentiment-lstm", "shakespeare-lstm"]
     assert any("python -m training.train_alexnet --variant alexnet-large-kernel" in line for line in lines)
+    # The others, one line each: where they came from, and nothing of the libraries' own chatter.
+    assert sorted(line for line in printed if line not in lines) == sorted(
+        f"{name}: loaded from {damaged_checkpoints / name / 'model.safetensors'}"
+        for name in ("alexnet", "sentiment-gru", "shakespeare-gru"))
 
 
 def test_missing_writer_is_explained(tmp_path):
     with running_app(tmp_path) as url, pytest.raises(AppError) as error:
         Client(url, verbose=False).predict("ROMEO", 20, 1.0, 1, api_name="/generate")
-    assert "python -m training.train_char_rnn --cell gru" in error.value.message
+    assert "python -m training.train_shakespeare --cell gru" in error.value.message
 
 
 def test_the_lstm_writer_writes_when_asked_and_the_gru_by_default(client, checkpoints):
@@ -212,7 +217,7 @@ def test_a_missing_lstm_writer_is_explained_while_the_gru_writes(tmp_path, check
         with pytest.raises(AppError) as error:
             client.predict("ROMEO", 20, 1.0, 1, "LSTM", api_name="/generate")
     assert "LSTM writer is not available" in error.value.message
-    assert "python -m training.train_char_rnn --cell lstm" in error.value.message
+    assert "python -m training.train_shakespeare --cell lstm" in error.value.message
 
 
 # ----- loading -----
@@ -242,10 +247,10 @@ def test_a_folder_with_only_the_training_record_still_looks_to_the_hub(tmp_path)
 
 
 def test_training_report_shows_the_last_epoch_and_the_plots(checkpoints):
-    text, plots = training_report(ModelStore(checkpoints), sentiment.MODELS)
+    text, plots = training_report(ModelStore(checkpoints), sentiment.CLASSIFIERS)
     assert "| **GRU** | 2 of 2 | 0.8125 | 0.4500 | 0.8300 | 0.4100 | 12.0 | 1,700 | test fixture |" in text
     assert "| **LSTM** | 2 of 2 | 0.8125 |" in text
-    assert plots == [str(checkpoints / name / file) for name in sentiment.MODELS for file in PLOT_FILES.values()]
+    assert plots == [str(checkpoints / name / file) for name in sentiment.CLASSIFIERS for file in PLOT_FILES.values()]
 
 
 def test_training_report_shows_the_kept_epoch_not_the_last(checkpoints, tmp_path):
@@ -261,10 +266,11 @@ def test_training_report_of_a_refit_names_the_run_that_chose_it(checkpoints, tmp
              "epoch_seconds": 10.0, "examples_per_second": 100.0} for e in (1, 2)]
     (tmp_path / "sentiment-gru" / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     chosen = {"command": "python -m x", "kept_epoch": 2, "split": {"train_characters": 9000},
-              "history": [{"epoch": 1, "val_loss": 1.6, "val_accuracy": 0.5}, {"epoch": 2, "val_loss": 1.5, "val_accuracy": 0.55}]}
+              "history": [{"epoch": 1, "val_loss": 1.6, "val_accuracy": 0.5},
+                          {"epoch": 2, "val_loss": 1.5, "val_accuracy": 0.55}]}
     (tmp_path / "sentiment-gru" / "training.json").write_text(json.dumps({"kept_epoch": 2, "selection_run": chosen}))
     text, _ = training_report(ModelStore(tmp_path), {"sentiment-gru": "GRU"})
-    assert "| **GRU** | 2 of 2 | — | — |" in text  # no validation figures of its own
+    assert "| **GRU** | 2 of 2 | – | – |" in text  # no validation figures of its own
     assert "validation loss of 1.5000 (accuracy 0.5500) at epoch 2" in text and "9,000 characters" in text
 
 
@@ -287,10 +293,10 @@ def test_training_report_says_what_is_missing(checkpoints, tmp_path):
     (tmp_path / "sentiment-gru").symlink_to(checkpoints / "sentiment-gru", target_is_directory=True)
     (tmp_path / "sentiment-lstm").mkdir()
     (tmp_path / "sentiment-lstm" / "metrics.jsonl").write_text("{not json\n")
-    text, plots = training_report(ModelStore(tmp_path), {**sentiment.MODELS, "shakespeare-gru": "writer"})
+    text, plots = training_report(ModelStore(tmp_path), {**sentiment.CLASSIFIERS, "shakespeare-gru": "writer"})
     assert "| **GRU** |" in text and len(plots) == 3
     assert "sentiment-lstm/metrics.jsonl` cannot be read" in text
-    assert "shakespeare-gru/model.safetensors` does not exist" in text and "train_char_rnn" in text
+    assert "shakespeare-gru/model.safetensors` does not exist" in text and "train_shakespeare" in text
 
 
 def test_predictions_need_no_server(checkpoints):
@@ -317,16 +323,6 @@ def test_the_api_has_the_three_endpoints_under_their_names(client):
         == [1, 1, 5]
     assert [len(endpoints[name]["returns"]) for name in ("/classify_domain", "/score_sentiment", "/generate")] \
         == [6, 4, 1]
-
-
-@pytest.mark.parametrize("name", sorted(models_module.CHECKPOINT_CLASSES))
-def test_the_training_command_shown_for_a_missing_model_trains_that_model(name, monkeypatch):
-    # Parse the command with its script's own parser and ask which checkpoint it would write.
-    program, dash_m, module_name, *flags = models_module.TRAINING_COMMANDS[name].split()
-    assert (program, dash_m) == ("python", "-m")
-    script = importlib.import_module(module_name)
-    monkeypatch.setattr(script, "run", lambda parser, build_task, checkpoint_name, argv, *_: checkpoint_name(parser.parse_args(argv)))
-    assert script.main(flags) == name
 
 
 def test_the_app_serves_the_training_plots_and_no_other_checkpoint_file(app_url, checkpoints):

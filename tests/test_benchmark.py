@@ -33,7 +33,8 @@ def test_table_lists_every_measurement():
                                   "ratio": 8.1 / 8.0}],
     }
     table = benchmark.format_table(results)
-    for expected in ("0.50x", "| 0.100 | 0.25x |", "| lstm | 123 |", "4567", "0.250 s", "9.500 s", "| all three, one image | 42.5 |", "| gru | kept | 8.100 | 8.000 | 1.01x |",
+    for expected in ("0.50x", "| 0.100 | 0.25x |", "| lstm | 123 |", "4567", "0.250 s", "9.500 s",
+                     "| all three, one image | 42.5 |", "| gru | kept | 8.100 | 8.000 | 1.01x |",
                      "| alexnet | compressed | 6.5 | 1.25 | 20.0 |"):
         assert expected in table
 

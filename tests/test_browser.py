@@ -9,7 +9,6 @@ models" views take their screenshots of the trained ones with
     HW3_BROWSER_CHECKPOINTS=checkpoints HW3_SCREENSHOTS=docs/screenshots pytest tests/test_browser.py -k inside
 """
 
-import json
 import os
 import re
 import shutil
@@ -18,9 +17,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import running_app
 
-from hw3core.checkpoints import RUN_FILE, kept_metrics, read_metrics
+from conftest import running_app
+from hw3core.records import read_run
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -120,7 +119,7 @@ def test_sentiment_tab_scores_a_review(page, served_root):
     figures = []  # each kept epoch's validation accuracy, from its records
     for name in ("sentiment-gru", "sentiment-lstm"):
         folder = served_root / name
-        figures.append(f"{kept_metrics(json.loads((folder / RUN_FILE).read_text()), read_metrics(folder))['val_accuracy']:.4f}")
+        figures.append(f"{read_run(folder).kept.val_accuracy:.4f}")
     for figure, count in Counter(figures).items():
         sync_api.expect(tab.get_by_role("cell", name=figure, exact=True)).to_have_count(count)
     screenshot(page, "sentiment")

@@ -162,9 +162,10 @@ def test_each_alexnet_ships_compressed_with_its_records(name):
 
 def test_a_fresh_clone_classifies_with_all_three_alexnets(tmp_path):
     """Only what git holds (no dense weights, no data set, no Hub): the app's domain tab answers."""
+    from PIL import Image
+
     from demos.domain import classify
     from demos.models import ModelStore
-    from PIL import Image
 
     for path in tracked_files():
         relative = path.relative_to(REPO)

@@ -1,5 +1,7 @@
 """Denormal floats are flushed to zero wherever the project runs a model."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -54,8 +56,7 @@ def test_training_runs_with_denormals_flushed(denormals_kept, monkeypatch):
 
     monkeypatch.setattr(loop, "_loader", first_loader)
     task = loop.Task("t", torch.nn.Linear(2, 2), [], [], None, None)
-    args = type("Args", (), {"seed": 0, "device": "cpu", "lr": 1e-3, "weight_decay": 0.0, "no_amp": True,
-                             "out": None, "resume": False, "data_flags": {}, "keep": "last"})()
+    config = loop.TrainingConfig(out=Path("unused"), device="cpu", amp=False, keep="last")
     with pytest.raises(Reached) as reached:
-        loop.fit(task, args)
+        loop.fit(task, config)
     assert reached.value.args == (True,)

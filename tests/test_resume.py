@@ -7,23 +7,32 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES, CheckpointError, load_local
+from conftest import assert_numerically_close
+from hw3core.checkpoints import PLOT_FILES, CheckpointError, load_local
+from hw3core.registry import MODELS
 from tiny_data import REPO, check_ok, make_text, python_env, read_jsonl, run_module
-from training import evaluate, train_char_rnn
+from training import evaluate, train_shakespeare
 from training.loop import RESUME_FILE
 
 pytest_plugins = ["tiny_data_fixtures"]  # tiny_pacs, tiny_imdb, tiny_text, real_data
 
 # Each epoch takes a good fraction of a second, so a kill can land in the middle of the run.
 RUN = ["--limit", "80", "--history", "50", "--embedding-dim", "16", "--hidden-size", "64", "--batch-size", "4",
-       "--lr", "0.01", "--seed", "3"]
+       "--lr", "0.01", "--seed", "3",
+       # Independent windows without dropout, and a constant rate: a run of 2 epochs resumed to 3 is then the run
+       # of 3 (a cosine decays over the epochs asked for).
+       "--no-carry-state", "--dropout", "0", "--schedule", "constant", "--warmup", "0", "--weight-decay", "0"]
+# The schedule of every shipped recipe: a kill in a warm-up or a decay resumes at the rate the run had reached.
+WARMUP_AND_COSINE = [*RUN, "--schedule", "cosine", "--warmup", "0.2", "--weight-decay", "0.1"]
 EPOCHS = 3
+TINY = ["--limit", "2", "--history", "10", "--no-carry-state"]  # 21 characters: too few for the recipe's 32 streams
 COMPARED = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "skipped_examples")
 
 
@@ -32,18 +41,22 @@ def text(tmp_path_factory):
     return make_text(tmp_path_factory.mktemp("resume") / "input.txt", 10_000)
 
 
+def train(text, folder, flags) -> Path:
+    out = folder / "shakespeare-gru"
+    train_shakespeare.main(["--data", str(text), *flags, "--epochs", str(EPOCHS), "--out", str(out)])
+    return out
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(text, tmp_path_factory):
-    out = tmp_path_factory.mktemp("uninterrupted") / "shakespeare-gru"
-    train_char_rnn.main(["--data", str(text), *RUN, "--epochs", str(EPOCHS), "--out", str(out)])
-    return out
+    return train(text, tmp_path_factory.mktemp("uninterrupted"), RUN)
 
 
 def assert_same_run(out, reference) -> None:
     weights, expected = load_file(out / "model.safetensors"), load_file(reference / "model.safetensors")
     assert weights.keys() == expected.keys()
     for name in expected:
-        torch.testing.assert_close(weights[name], expected[name], rtol=0, atol=1e-6, msg=name)
+        assert_numerically_close(weights[name], expected[name], msg=name)
     rows, expected_rows = read_jsonl(out / "metrics.jsonl"), read_jsonl(reference / "metrics.jsonl")
     assert len(rows) == len(expected_rows) == EPOCHS
     for row, expected_row in zip(rows, expected_rows):
@@ -55,7 +68,7 @@ def assert_whole_on_disk(out) -> int:
     """What a killed run left is readable; returns the number of epochs resume.pt holds."""
     assert isinstance(json.loads((out / "config.json").read_text()), dict)
     assert load_file(out / "model.safetensors")
-    load_local(CHECKPOINT_CLASSES["shakespeare-gru"], out)
+    load_local(MODELS["shakespeare-gru"].cls, out)
     assert json.loads((out / "training.json").read_text())["command"]
     rows = read_jsonl(out / "metrics.jsonl")  # every line whole JSON
     for file in PLOT_FILES.values():
@@ -67,9 +80,11 @@ def assert_whole_on_disk(out) -> int:
     return done
 
 
-def test_resume_after_sigkill_matches_the_uninterrupted_run(text, uninterrupted, tmp_path):
+@pytest.mark.parametrize("flags", [RUN, WARMUP_AND_COSINE], ids=["constant", "warmup-and-cosine"])
+def test_resume_after_sigkill_matches_the_uninterrupted_run(text, uninterrupted, tmp_path, flags):
+    reference = uninterrupted if flags is RUN else train(text, tmp_path / "uninterrupted", flags)
     out = tmp_path / "shakespeare-gru"
-    argv = [sys.executable, "-m", "training.train_char_rnn", "--data", str(text), *RUN, "--epochs", str(EPOCHS),
+    argv = [sys.executable, "-m", "training.train_shakespeare", "--data", str(text), *flags, "--epochs", str(EPOCHS),
             "--out", str(out)]
     process = subprocess.Popen(argv, cwd=REPO, env=python_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -91,18 +106,18 @@ def test_resume_after_sigkill_matches_the_uninterrupted_run(text, uninterrupted,
     done = assert_whole_on_disk(out)
     assert done < EPOCHS, f"killed {delay:.3f} s after epoch 1, yet all epochs were saved"
 
-    result = check_ok(run_module("training.train_char_rnn", "--data", text, *RUN, "--epochs", EPOCHS,
+    result = check_ok(run_module("training.train_shakespeare", "--data", text, *flags, "--epochs", EPOCHS,
                                  "--out", out, "--resume"))
     assert f"resuming {out} after epoch {done}" in result.stdout
-    assert_same_run(out, uninterrupted)
+    assert_same_run(out, reference)
     assert not list(out.glob("*.tmp")) and not (out / ".saving").exists()
 
 
 def test_resume_continues_a_shorter_run_exactly(text, uninterrupted, tmp_path, capsys):
     out = tmp_path / "shakespeare-gru"
-    train_char_rnn.main(["--data", str(text), *RUN, "--epochs", "2", "--out", str(out)])
+    train_shakespeare.main(["--data", str(text), *RUN, "--epochs", "2", "--out", str(out)])
     capsys.readouterr()
-    train_char_rnn.main(["--data", str(text), *RUN, "--epochs", str(EPOCHS), "--out", str(out), "--resume"])
+    train_shakespeare.main(["--data", str(text), *RUN, "--epochs", str(EPOCHS), "--out", str(out), "--resume"])
     printed = capsys.readouterr().out
     assert f"resuming {out} after epoch 2" in printed
     assert [json.loads(line)["epoch"] for line in printed.splitlines() if line.startswith("{")] == [3]  # one more
@@ -110,7 +125,7 @@ def test_resume_continues_a_shorter_run_exactly(text, uninterrupted, tmp_path, c
 
 
 def test_resume_of_a_finished_run_changes_nothing(text, uninterrupted, tmp_path):
-    history = train_char_rnn.main(["--data", str(text), *RUN, "--epochs", str(EPOCHS), "--out", str(uninterrupted),
+    history = train_shakespeare.main(["--data", str(text), *RUN, "--epochs", str(EPOCHS), "--out", str(uninterrupted),
                                    "--resume"])
     assert [row["epoch"] for row in history] == list(range(1, EPOCHS + 1))
     assert_same_run(uninterrupted, uninterrupted)
@@ -118,7 +133,7 @@ def test_resume_of_a_finished_run_changes_nothing(text, uninterrupted, tmp_path)
 
 def test_resume_with_nothing_to_resume_starts_from_scratch(tiny_text, tmp_path, capsys):
     out = tmp_path / "fresh"
-    history = train_char_rnn.main(["--data", str(tiny_text), "--limit", "2", "--history", "10", "--embedding-dim", "4",
+    history = train_shakespeare.main(["--data", str(tiny_text), *TINY, "--embedding-dim", "4",
                                    "--hidden-size", "4", "--epochs", "1", "--out", str(out), "--resume"])
     assert len(history) == 1 and "nothing to resume" in capsys.readouterr().out
     assert (out / RESUME_FILE).is_file()
@@ -142,7 +157,7 @@ def test_a_malicious_resume_file_is_refused(tiny_text, tmp_path):
     out.mkdir()
     torch.save({"model": Payload(marker), "history": "[]"}, out / RESUME_FILE)
     with pytest.raises(SystemExit) as exit_info:
-        train_char_rnn.main(["--data", str(tiny_text), "--limit", "2", "--history", "10", "--epochs", "1",
+        train_shakespeare.main(["--data", str(tiny_text), *TINY, "--epochs", "1",
                              "--out", str(out), "--resume"])
     assert "cannot resume from" in str(exit_info.value.code) and "UnpicklingError" in str(exit_info.value.code)
     assert not marker.exists()
@@ -155,11 +170,11 @@ def test_a_malicious_resume_file_is_refused(tiny_text, tmp_path):
 
 def test_malicious_weights_are_refused(tiny_text, tmp_path, capsys):
     checkpoint, marker = tmp_path / "shakespeare-gru", tmp_path / "pwned"
-    train_char_rnn.main(["--data", str(tiny_text), "--limit", "2", "--history", "10", "--embedding-dim", "4",
+    train_shakespeare.main(["--data", str(tiny_text), *TINY, "--embedding-dim", "4",
                          "--hidden-size", "4", "--epochs", "1", "--out", str(checkpoint)])
     torch.save({"embedding.weight": Payload(marker)}, checkpoint / "model.safetensors")
     with pytest.raises(CheckpointError):
-        load_local(CHECKPOINT_CLASSES["shakespeare-gru"], checkpoint)
+        load_local(MODELS["shakespeare-gru"].cls, checkpoint)
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main(["shakespeare", "--checkpoint", str(checkpoint), "--data", str(tiny_text)])
     assert "model.safetensors" in str(exit_info.value.code)
@@ -167,5 +182,5 @@ def test_malicious_weights_are_refused(tiny_text, tmp_path, capsys):
     (checkpoint / "model.safetensors").unlink()  # a pickle under the old name is not a fallback either
     torch.save({"embedding.weight": Payload(marker)}, checkpoint / "pytorch_model.bin")
     with pytest.raises(CheckpointError, match="missing"):
-        load_local(CHECKPOINT_CLASSES["shakespeare-gru"], checkpoint)
+        load_local(MODELS["shakespeare-gru"].cls, checkpoint)
     assert not marker.exists()

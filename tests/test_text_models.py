@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import assert_numerically_close
 from hw3core import (
     CELLS,
     SentenceGeneration,
@@ -14,7 +15,18 @@ from hw3core import (
     ShakespeareWriter,
     sample_next_char_id,
 )
-from hw3core.text import BEGIN, END, OOV, PAD, SPECIAL_TOKENS, build_vocabulary, encode_review, pad_reviews, tokenize, words_read
+from hw3core.text import (
+    BEGIN,
+    END,
+    OOV,
+    PAD,
+    SPECIAL_TOKENS,
+    build_vocabulary,
+    encode_review,
+    pad_reviews,
+    tokenize,
+    words_read,
+)
 
 CELL_NAMES = pytest.mark.parametrize("cell", list(CELLS))
 CHARACTERS = "\n !',.:;?ABCDEIJLMNORTUabcdefghilmnorstuvwy"
@@ -55,12 +67,12 @@ def test_sentiment_logits_ignore_padding_and_batch_neighbours(sentiment_model):
         batch[1, :5] = review
         batch[2, :8] = random_ids(generator, 8, 30)
         batched = sentiment_model(batch, torch.tensor([12, 5, 8]))
-    torch.testing.assert_close(alone_padded, alone, rtol=0, atol=1e-6)
-    torch.testing.assert_close(batched[1], alone, rtol=0, atol=1e-6)
+    assert_numerically_close(alone_padded, alone)
+    assert_numerically_close(batched[1], alone)
     # the neighbours are read at their own ends, not at the padded review's
     with torch.no_grad():
         longest_alone = sentiment_model(batch[:1], torch.tensor([12]))[0]
-    torch.testing.assert_close(batched[0], longest_alone, rtol=0, atol=1e-6)
+    assert_numerically_close(batched[0], longest_alone)
     assert not torch.allclose(batched[0], batched[1])
 
 
@@ -91,13 +103,13 @@ def test_generation_in_pieces_equals_whole(generation_model, split):
         whole, state_whole = generation_model(history)
         _, state = generation_model(history[:, :split])
         pieces, state_pieces = generation_model(history[:, split:], state)
-    torch.testing.assert_close(pieces, whole, rtol=0, atol=1e-6)
+    assert_numerically_close(pieces, whole)
     for a, b in zip(
         state_pieces if isinstance(state_pieces, tuple) else (state_pieces,),
         state_whole if isinstance(state_whole, tuple) else (state_whole,),
         strict=True,
     ):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+        assert_numerically_close(a, b)
 
 
 @pytest.mark.parametrize("generation_model", list(CELLS), indirect=True)
@@ -107,10 +119,10 @@ def test_every_position_logits_are_forward_at_each_prefix(generation_model):
         every, _ = generation_model(history, every_position=True)
         assert every.shape == (2, 6, 20)
         last, _ = generation_model(history)
-        torch.testing.assert_close(every[:, -1], last, rtol=0, atol=1e-6)
+        assert_numerically_close(every[:, -1], last)
         for t in range(6):
             prefix_logits, _ = generation_model(history[:, : t + 1])
-            torch.testing.assert_close(every[:, t], prefix_logits, rtol=0, atol=1e-6)
+            assert_numerically_close(every[:, t], prefix_logits)
 
 
 # ----- the sampler -----
@@ -183,7 +195,7 @@ def test_sentiment_classifier_round_trip(cell, vocabulary, tmp_path):
     probabilities = model.predict(REVIEWS)
     assert probabilities.shape == (len(REVIEWS), 2)
     torch.testing.assert_close(probabilities.sum(dim=1), torch.ones(len(REVIEWS)))
-    assert torch.equal(loaded.predict(REVIEWS), probabilities)
+    assert_numerically_close(loaded.predict(REVIEWS), probabilities)
 
 
 @CELL_NAMES
@@ -192,7 +204,7 @@ def test_sentiment_classifier_predict_reads_each_review_alone(cell, vocabulary):
     model = SentimentClassifier(vocabulary, cell=cell, embedding_dim=8, hidden_size=6, max_length=50).eval()
     together = model.predict(REVIEWS)
     for row, review in enumerate(REVIEWS):
-        torch.testing.assert_close(model.predict([review])[0], together[row], rtol=0, atol=1e-6)
+        assert_numerically_close(model.predict([review])[0], together[row])
 
 
 def make_writer(cell, seed=0):
@@ -211,8 +223,9 @@ def test_shakespeare_writer_round_trip(cell, tmp_path):
     assert loaded.characters == CHARACTERS
     assert type(loaded.rnn) is CELLS[cell]
     history = torch.tensor([model.encode("ROMEO:\nAnd")])
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
     with torch.no_grad():
-        assert torch.equal(loaded(history)[0], model(history)[0])
+        assert_numerically_close(loaded(history)[0], model(history)[0])
     assert "".join(loaded.generate("JULIET:", 30, 0.8, seed=3)) == "".join(model.generate("JULIET:", 30, 0.8, seed=3))
 
 
@@ -254,7 +267,7 @@ def test_generate_carrying_the_state_equals_rereading_the_history(cell):
         for step in range(25):
             history = torch.tensor([model.encode(prime + text[:step])])
             logits, _ = model(history)  # (1, V), from the whole history
-            torch.testing.assert_close(seen_logits[step], logits, rtol=0, atol=1e-5)
+            assert_numerically_close(seen_logits[step], logits)
             reference += CHARACTERS[int(sample_next_char_id(logits, temperature, reference_generator))]
     assert text == reference
 
@@ -400,13 +413,13 @@ def test_models_take_any_assignment_style_cell(cell):
     stepping.rnn = AssignmentStyleCell(stepping.rnn)
     assert not hasattr(stepping.rnn, "sequence")
     reviews, lengths = torch.randint(1, 30, (3, 7)), torch.tensor([7, 4, 1])
-    torch.testing.assert_close(stepping(reviews, lengths), reference(reviews, lengths), rtol=0, atol=1e-6)
+    assert_numerically_close(stepping(reviews, lengths), reference(reviews, lengths))
 
     writer = SentenceGeneration(30, 6, CELLS[cell], 8, bias=True)
     logits, state = writer(reviews)
     writer.rnn = AssignmentStyleCell(writer.rnn)
     stepped_logits, stepped_state = writer(reviews)
-    torch.testing.assert_close(stepped_logits, logits, rtol=0, atol=1e-6)
+    assert_numerically_close(stepped_logits, logits)
 
 
 # ----- dropout around the cells -----

@@ -5,8 +5,10 @@ resume state), so one variant trains end to end and the other two take one step 
 """
 
 import argparse
+import importlib
 import json
 import math
+import shlex
 
 import pytest
 import torch
@@ -14,9 +16,13 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader
 
+from demos.models import ModelStore
 from hw3core import ALEXNET_VARIANTS, CELLS
-from hw3core.checkpoints import CHECKPOINT_CLASSES, PLOT_FILES, load_local
+from hw3core.checkpoints import PLOT_FILES, load_local
+from hw3core.records import RunRecord
+from hw3core.registry import MODELS
 from tiny_data import (
+    REPO,
     check_ok,
     last_json_line,
     make_imdb_csv,
@@ -25,7 +31,7 @@ from tiny_data import (
     run_module,
     tiny_reviews,
 )
-from training import evaluate, train_alexnet, train_char_rnn, train_sentiment
+from training import evaluate, loop, train_alexnet, train_sentiment, train_shakespeare
 from training.data import collate_images, split_text
 from training.loop import Distributed, Task, run_epoch
 
@@ -33,9 +39,11 @@ pytest_plugins = ["tiny_data_fixtures"]  # tiny_pacs, tiny_imdb, tiny_text, real
 
 METRIC_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CHAR_RNN_SMALL = ["--history", "20", "--embedding-dim", "8", "--hidden-size", "16", "--batch-size", "4"]
+# Independent windows without dropout (the writers' recipe carries the state and drops out), unless a test asks.
+CHAR_RNN_SMALL = ["--history", "20", "--embedding-dim", "8", "--hidden-size", "16", "--batch-size", "4",
+                  "--no-carry-state", "--dropout", "0"]
 SENTIMENT_SMALL = ["--val-size", "4", "--min-count", "1", "--embedding-dim", "8", "--hidden-size", "8",
-                   "--max-length", "40", "--batch-size", "4"]
+                   "--max-length", "40", "--tail-length", "0", "--batch-size", "4"]
 
 
 def check_checkpoint(out, name: str, epochs: int, module: str) -> list[dict]:
@@ -43,7 +51,7 @@ def check_checkpoint(out, name: str, epochs: int, module: str) -> list[dict]:
     config = json.loads((out / "config.json").read_text())
     assert isinstance(config, dict)
     weights = load_file(out / "model.safetensors")
-    model = load_local(CHECKPOINT_CLASSES[name], out)  # strict: every weight present, every shape right
+    model = load_local(MODELS[name].cls, out)  # strict: every weight present, every shape right
     assert set(weights) == set(model.state_dict())
 
     metrics = read_jsonl(out / "metrics.jsonl")
@@ -95,7 +103,7 @@ def evaluate_in_process(capsys, *argv) -> dict:
 
 def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
     out = tmp_path / "alexnet"
-    check_ok(run_module("training.train_alexnet", "--variant", "alexnet", "--data-dir", tiny_pacs, "--limit", 4,
+    check_ok(run_module("training.train_alexnet", "--variant", "alexnet", "--data", tiny_pacs, "--limit", 4,
                         "--epochs", 1, "--batch-size", 2, "--workers", 0, "--out", out))
     metrics = check_checkpoint(out, "alexnet", 1, "training.train_alexnet")
     split = json.loads((out / "training.json").read_text())["split"]
@@ -110,12 +118,12 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
     assert everything["split"] == "all" and everything["n"] == 24
 
     compressed = tmp_path / "alexnet-compressed"
-    result = check_ok(run_module("training.compress", "--checkpoint", out, "--out", compressed, "--data-dir", tiny_pacs,
+    result = check_ok(run_module("training.compress", "--checkpoint", out, "--out", compressed, "--data", tiny_pacs,
                                  "--limit", 4, "--batch-size", 2))
     assert "compress: 100%" in result.stderr  # the progress bar
     record = json.loads((compressed / "compression.json").read_text())
     assert not (compressed / "model.safetensors").exists() and (compressed / "compressed.safetensors").is_file()
-    assert "--data-dir PACS_DIR" in record["command"] and str(tiny_pacs) not in json.dumps(record)
+    assert "--data PACS_DIR" in record["command"] and str(tiny_pacs) not in json.dumps(record)
     layers = {layer["name"]: layer for layer in record["layers"]}
     assert layers["linear16.weight"]["density"] == pytest.approx(0.05, abs=1e-4) and layers["linear16.weight"]["bits"] == 4
     assert layers["conv1.weight"]["density"] == 1 and layers["conv4.weight"]["density"] == pytest.approx(0.5, abs=1e-4)
@@ -123,13 +131,19 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
     rescored = evaluate_in_process(capsys, "domain", "--checkpoint", compressed, "--data", tiny_pacs)
     assert rescored["split"] == "val"
     assert rescored["loss"] == pytest.approx(record["validation"]["compressed"]["loss"], rel=1e-4, abs=1e-4)
-    assert "## Compressed" in (compressed / "README.md").read_text()
+    card = (compressed / "README.md").read_text()
+    assert "## Compressed" in card
+    # The card gives the shipped weights' figures per domain, rendered from the records training and compression wrote.
+    scores = record["validation"]["compressed"]
+    assert f"| compressed | {scores['accuracy']:.4f} | {scores['balanced_accuracy']:.4f} |" in card
+    assert "Confusion matrix, compressed weights" in card
+    assert f"| sketch | {' | '.join(map(str, scores['confusion'][3]))} |" in card
     for big in ("model.safetensors", "resume.pt"):  # ~1 GB: do not keep it in pytest's last three runs
         (out / big).unlink()
 
 
-def alexnet_args(data_dir, variant: str) -> argparse.Namespace:
-    return argparse.Namespace(variant=variant, data_dir=data_dir, val_fraction=0.1, seed=0, limit=4,
+def alexnet_args(data, variant: str) -> argparse.Namespace:
+    return argparse.Namespace(variant=variant, data=data, val_fraction=0.1, seed=0, limit=4,
                               label_smoothing=0.1, no_augment=False, crop_scale=0.5, sampling="balanced")
 
 
@@ -137,7 +151,7 @@ def alexnet_args(data_dir, variant: str) -> argparse.Namespace:
 def test_other_alexnet_variants_build_and_take_a_step(tiny_pacs, variant):
     task = train_alexnet.build_task(alexnet_args(tiny_pacs, variant))
     assert type(task.model) is ALEXNET_VARIANTS[variant]
-    assert task.name == variant and task.name in CHECKPOINT_CLASSES
+    assert task.name == variant and task.name in MODELS
     assert len(task.train_set) == len(task.val_set) == 4
 
     batch = next(iter(DataLoader(task.train_set, batch_size=2, collate_fn=task.collate)))
@@ -208,7 +222,7 @@ def test_sentiment_trains_from_a_csv_with_dropout(tmp_path):
     history = train_sentiment.main(["--data", str(data), "--epochs", "1", "--dropout", "0.3", *SENTIMENT_SMALL,
                                     "--out", str(out)])
     assert len(history) == 1
-    model = load_local(CHECKPOINT_CLASSES["sentiment-gru"], out)
+    model = load_local(MODELS["sentiment-gru"].cls, out)
     assert model.vocabulary[:4] == ["<pad>", "<begin>", "<oov>", "<end>"]
     assert model.dropout.p == 0.3 and not model.training
     assert "with dropout (0.3) on" in (out / "README.md").read_text()
@@ -217,11 +231,11 @@ def test_sentiment_trains_from_a_csv_with_dropout(tmp_path):
 # ----- Part D: the Shakespeare writer -----
 
 
-def test_char_rnn_trains_saves_and_evaluates(tiny_text, tmp_path):
+def test_shakespeare_trains_saves_and_evaluates(tiny_text, tmp_path):
     out = tmp_path / "shakespeare-gru"
-    check_ok(run_module("training.train_char_rnn", "--data", tiny_text, "--limit", 8, "--epochs", 3, "--lr", "0.01",
+    check_ok(run_module("training.train_shakespeare", "--data", tiny_text, "--limit", 8, "--epochs", 3, "--lr", "0.01",
                         *CHAR_RNN_SMALL, "--out", out))
-    metrics = check_checkpoint(out, "shakespeare-gru", 3, "training.train_char_rnn")
+    metrics = check_checkpoint(out, "shakespeare-gru", 3, "training.train_shakespeare")
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]  # it learns something
     run = json.loads((out / "training.json").read_text())
     assert run["split"]["train_characters"] == run["split"]["val_characters"] == 8 * 20 + 1
@@ -231,21 +245,21 @@ def test_char_rnn_trains_saves_and_evaluates(tiny_text, tmp_path):
     assert scores["split"] == "val" and scores["n"] == len(val_text) - 1
 
     # Scoring in chunks with the state carried equals one pass over the whole text.
-    model = load_local(CHECKPOINT_CLASSES["shakespeare-gru"], out)
+    model = load_local(MODELS["shakespeare-gru"].cls, out)
     ids = torch.tensor(model.encode(val_text))
     with torch.no_grad():
         logits, _ = model(ids[None, :-1], every_position=True)
     expected = torch.nn.functional.cross_entropy(logits[0], ids[1:])
     assert scores["loss"] == pytest.approx(expected.item(), abs=1e-4)
     chunked = evaluate.evaluate_shakespeare(
-        argparse.Namespace(checkpoint=out, data=tiny_text, split="val"), run, chunk=7)
+        argparse.Namespace(checkpoint=out, data=tiny_text, split="val"), RunRecord.from_json(run), chunk=7)
     assert chunked["loss"] == pytest.approx(expected.item(), abs=1e-4) and chunked["n"] == scores["n"]
 
 
-def test_char_rnn_limit_gives_exactly_limit_windows(tiny_text):
+def test_shakespeare_limit_gives_exactly_limit_windows(tiny_text):
     args = argparse.Namespace(data=tiny_text, val_fraction=0.1, cell="lstm", embedding_dim=4, hidden_size=4,
                               history=10, clip_grad_norm=1.0, dropout=0.0, seed=0, limit=5)
-    task = train_char_rnn.build_task(args)
+    task = train_shakespeare.build_task(args)
     assert len(task.train_set) == len(task.val_set) == 5
     assert json.loads(json.dumps(task.metadata))["split"]["history"] == 10
 
@@ -256,8 +270,8 @@ def test_carried_state_scores_each_row_as_one_continuous_read(tiny_text):
     args = argparse.Namespace(data=tiny_text, val_fraction=0.1, cell="lstm", embedding_dim=8, hidden_size=16,
                               history=10, clip_grad_norm=1.0, dropout=0.0, seed=0, limit=None, carry_state=True,
                               batch_size=4)
-    task = train_char_rnn.build_task(args)
-    assert task.ordered and isinstance(task.batch_metrics, train_char_rnn.CarriedState)
+    task = train_shakespeare.build_task(args)
+    assert task.ordered and isinstance(task.batch_metrics, train_shakespeare.CarriedState)
     loader = DataLoader(task.val_set, batch_size=4, collate_fn=task.collate)  # in order, as the loop reads it
     scores = run_epoch(task.model, loader, task, Distributed(), amp=False)
     assert all(not s.requires_grad and s.grad_fn is None for s in task.batch_metrics.state)
@@ -272,16 +286,16 @@ def test_carried_state_scores_each_row_as_one_continuous_read(tiny_text):
     assert run_epoch(task.model, loader, task, Distributed(), amp=False)["loss"] == pytest.approx(scores["loss"])
 
 
-def test_char_rnn_refit_on_all_the_text_records_the_run_that_chose_it(tiny_text, tmp_path):
+def test_shakespeare_refit_on_all_the_text_records_the_run_that_chose_it(tiny_text, tmp_path):
     selection, refit = tmp_path / "shakespeare-gru-selection", tmp_path / "shakespeare-gru"
     flags = [*CHAR_RNN_SMALL, "--carry-state", "--dropout", "0.1", "--epochs", 2, "--lr", "0.01"]
-    check_ok(run_module("training.train_char_rnn", "--data", tiny_text, *flags, "--out", selection))
+    check_ok(run_module("training.train_shakespeare", "--data", tiny_text, *flags, "--out", selection))
     chosen = read_jsonl(selection / "metrics.jsonl")
     assert all(0 < row["train_eval_loss"] < 10 for row in chosen)  # the model without dropout, each epoch
 
-    refused = run_module("training.train_char_rnn", "--data", tiny_text, *flags, "--val-fraction", 0, "--out", refit)
+    refused = run_module("training.train_shakespeare", "--data", tiny_text, *flags, "--val-fraction", 0, "--out", refit)
     assert refused.returncode != 0 and "--keep last" in refused.stderr and "Traceback" not in refused.stderr
-    check_ok(run_module("training.train_char_rnn", "--data", tiny_text, *flags, "--val-fraction", 0, "--keep", "last",
+    check_ok(run_module("training.train_shakespeare", "--data", tiny_text, *flags, "--val-fraction", 0, "--keep", "last",
                         "--selection-run", selection, "--out", refit))
     run = json.loads((refit / "training.json").read_text())
     assert run["split"]["train_characters"] == len(tiny_text.read_text()) and run["split"]["val_characters"] == 0
@@ -306,7 +320,7 @@ def test_char_rnn_refit_on_all_the_text_records_the_run_that_chose_it(tiny_text,
 
 
 def test_bad_flag_from_the_command_line(tiny_text, tmp_path):
-    result = run_module("training.train_char_rnn", "--data", tiny_text, "--epochs", 0, "--out", tmp_path / "out")
+    result = run_module("training.train_shakespeare", "--data", tiny_text, "--epochs", 0, "--out", tmp_path / "out")
     assert result.returncode != 0
     assert "--epochs" in result.stderr and "positive" in result.stderr
     assert "Traceback" not in result.stderr
@@ -332,7 +346,7 @@ def bad_run(capsys, main, argv) -> str:
     (["--cell", "transformer"], "invalid choice"),
 ])
 def test_bad_flags_are_refused_before_any_work(tiny_text, tmp_path, capsys, flags, message):
-    err = bad_run(capsys, train_char_rnn.main, ["--data", tiny_text, "--out", tmp_path / "out", *flags])
+    err = bad_run(capsys, train_shakespeare.main, ["--data", tiny_text, "--out", tmp_path / "out", *flags])
     assert message in err
     assert not (tmp_path / "out").exists()
 
@@ -357,7 +371,7 @@ def test_unreadable_data_is_a_message(tmp_path, capsys):
     csv_file = tmp_path / "reviews.csv"
     csv_file.write_text("review,sentiment\nfine,positive\nmeh,neutral\n")
     assert "line 3" in bad_run(capsys, train_sentiment.main, ["--data", csv_file, "--out", tmp_path / "b"])
-    assert "is not a file" in bad_run(capsys, train_char_rnn.main, ["--data", tmp_path, "--out", tmp_path / "c"])
+    assert "is not a file" in bad_run(capsys, train_shakespeare.main, ["--data", tmp_path, "--out", tmp_path / "c"])
     assert "not a PACS folder" in bad_run(capsys, train_alexnet.main, ["--data-dir", tmp_path, "--out", tmp_path / "d"])
     assert not any((tmp_path / name).exists() for name in "abcd")
 
@@ -369,25 +383,77 @@ def test_evaluate_refuses_a_missing_checkpoint(tiny_text, tmp_path, capsys):
 
 def test_push_to_hub_offline_keeps_the_checkpoint(tiny_text, tmp_path):
     out = tmp_path / "shakespeare-gru"
-    result = run_module("training.train_char_rnn", "--data", tiny_text, "--limit", 4, "--epochs", 1,
+    result = run_module("training.train_shakespeare", "--data", tiny_text, "--limit", 4, "--epochs", 1,
                         *CHAR_RNN_SMALL, "--out", out, "--push-to-hub", "someone/hw3-shakespeare",
                         env=python_env(HF_HUB_OFFLINE="1"))
     assert result.returncode == 1, "a failed push must be visible to a calling script"
     assert "not pushed to someone/hw3-shakespeare" in result.stderr
     assert "Traceback" not in result.stderr
-    check_checkpoint(out, "shakespeare-gru", 1, "training.train_char_rnn")
+    check_checkpoint(out, "shakespeare-gru", 1, "training.train_shakespeare")
     assert "--push-to-hub someone/hw3-shakespeare" in json.loads((out / "training.json").read_text())["command"]
+
+
+# ----- The command a user is told trains the model that ships -----
+
+# What differs from the shipped run by design: where the data and the output lie, and how much is read.
+NOT_THE_RECIPE = {"data", "data_dir", "out", "limit", "selection_run", "val_size"}
+TINY_DATA_FLAGS = {"sentiment": ["--val-size", "4"]}  # 24 reviews cannot spare the 5,000 of the real split
+
+
+def told_commands(name: str, root, data) -> list[tuple[str, list[str]]]:
+    """The commands the app names for a missing checkpoint, as (module, flags), on ``data`` and --limit 4."""
+    commands = []
+    for command in ModelStore(root).training_command(name).split(" && "):
+        program, dash_m, module, *flags = shlex.split(command)
+        assert (program, dash_m) == ("python", "-m")
+        flags[flags.index(MODELS[name].data[0]) + 1] = str(data)
+        commands.append((module, [*flags, "--limit", "4", *TINY_DATA_FLAGS.get(MODELS[name].task, [])]))
+    return commands
+
+
+def finish_selection_run(folder) -> None:
+    """What a finished choosing run leaves, for the refit to record."""
+    folder.mkdir(parents=True)
+    (folder / "training.json").write_text(json.dumps({"command": "python -m training.train_shakespeare", "kept_epoch": 1,
+                                                      "split": {"val_fraction": 0.1}}))
+    (folder / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "train_loss": 2.0, "val_loss": 2.1}) + "\n")
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_command_the_app_names_records_the_shipped_arguments(name, tiny_pacs, tiny_imdb, tiny_text, tmp_path,
+                                                                 monkeypatch):
+    data = {"domain": tiny_pacs, "sentiment": tiny_imdb, "shakespeare": tiny_text}[MODELS[name].task]
+    trained = []
+    monkeypatch.setattr(loop, "fit", lambda task, config: trained.append((task, config)))
+    for module, flags in told_commands(name, tmp_path, data):
+        importlib.import_module(module).main(flags)
+        if "--selection-run" not in flags and MODELS[name].refit:
+            finish_selection_run(trained[-1][1].out)
+    task, config = trained[-1]
+    assert task.name == name and type(task.model) is MODELS[name].cls and config.out == tmp_path / name
+    shipped = json.loads((REPO / "checkpoints" / name / "training.json").read_text())["arguments"]
+    # Flags added since the shipped run was made (AlexNet's --sampling, --crop-scale) have nothing to compare to.
+    assert {key: config.arguments[key] for key in shipped.keys() - NOT_THE_RECIPE} == \
+        {key: value for key, value in shipped.items() if key not in NOT_THE_RECIPE}
+
+
+def test_the_named_sentiment_command_writes_the_shipped_arguments(tiny_imdb, tmp_path):
+    [(module, flags)] = told_commands("sentiment-gru", tmp_path, tiny_imdb)
+    check_ok(run_module(module, *flags))
+    recorded = json.loads((tmp_path / "sentiment-gru" / "training.json").read_text())["arguments"]
+    shipped = json.loads((REPO / "checkpoints" / "sentiment-gru" / "training.json").read_text())["arguments"]
+    assert {key for key in shipped if recorded[key] != shipped[key]} == {"out", "limit", "val_size"}
 
 
 # ----- The same smoke runs on the real data sets (HW3_DATA_DIR) -----
 
 REAL_RUNS = {
-    "alexnet": ("training.train_alexnet", "domain", "pacs", "--data-dir",
+    "alexnet": ("training.train_alexnet", "domain", "pacs", "--data",
                 ["--limit", "4", "--batch-size", "2", "--workers", "0"]),
     "sentiment-gru": ("training.train_sentiment", "sentiment", "imdb/aclImdb_v1.tar.gz", "--data",
                       ["--limit", "16", "--min-count", "1", "--embedding-dim", "16", "--hidden-size", "16",
                        "--batch-size", "8"]),
-    "shakespeare-gru": ("training.train_char_rnn", "shakespeare", "tinyshakespeare/input.txt", "--data",
+    "shakespeare-gru": ("training.train_shakespeare", "shakespeare", "tinyshakespeare/input.txt", "--data",
                         ["--limit", "8", "--history", "50", "--embedding-dim", "16", "--hidden-size", "32",
                          "--batch-size", "4"]),
 }

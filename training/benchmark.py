@@ -29,7 +29,7 @@ from training.loop import hardware
 
 BUILTIN = {"gru": nn.GRU, "lstm": nn.LSTM}
 # (name, batch, steps, input size, hidden size): the two shapes the assignment trains at.
-SHAPES = [("sentiment", 256, 200, 128, 100), ("char-rnn", 64, 100, 256, 512)]
+SHAPES = [("sentiment", 256, 200, 128, 100), ("shakespeare", 64, 100, 256, 512)]
 
 
 def timed(fn: Callable, repeats: int, device: torch.device, statistic: Callable = statistics.median) -> float:

@@ -1,13 +1,13 @@
 """Deep Compression of a trained AlexNet: prune, fine-tune with the masks held, quantize, encode.
 
-    python -m training.compress --checkpoint checkpoints/alexnet [--out DIR] [--data-dir PACS_DIR]
+    python -m training.compress --checkpoint checkpoints/alexnet [--out DIR] [--data PACS_DIR]
 
 Each stage is scored on the checkpoint's recorded validation split before the next one starts, as
 in Han, Mao & Dally (ICLR 2016). The folder written (by default the checkpoint's own) holds
 ``compressed.safetensors`` beside ``config.json``, its training records and ``compression.json``;
 the app, ``training.evaluate`` and ``--push-to-hub`` read it like a dense checkpoint.
 
-The PACS folder is needed to fine-tune and to score: ``--data-dir``, else ``$PACS_DIR``, else
+The PACS folder is needed to fine-tune and to score: ``--data``, else ``$PACS_DIR``, else
 ``$HW3_DATA_DIR/pacs``.
 """
 
@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from hw3core import ALEXNET_VARIANTS, DOMAINS
 from hw3core.checkpoints import (
-    CHECKPOINT_CLASSES,
     CONFIG_FILE,
     METRICS_FILE,
     PLOT_FILES,
@@ -36,9 +35,10 @@ from hw3core.checkpoints import (
     CheckpointError,
     is_valid_repo_id,
     load_local,
-    read_metrics,
 )
 from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE, save_compressed
+from hw3core.records import CompressionRecord, RecordError, Scores, read_run
+from hw3core.registry import MODELS
 from training import hub, train_alexnet
 from training.data import DataError, ImageFolderDataset, collate_images, find_pacs_root, pacs_samples
 from training.loop import (
@@ -52,6 +52,8 @@ from training.loop import (
     uses_bfloat16,
     without_paths,
 )
+
+FINE_TUNE_SCHEDULE = "cosine"  # from the fine-tuning's peak rate to zero, without warm-up: the weights are trained
 
 
 def prunable_layers(model: nn.Module) -> list[str]:
@@ -96,23 +98,23 @@ def layer_plan(model: nn.Module, args) -> tuple[dict[str, float], dict[str, int]
     return densities, bits
 
 
-def resolve_data_dir(data_dir: str | None) -> Path:
-    candidates = [data_dir, os.environ.get("PACS_DIR")]
+def resolve_data(data: str | None) -> Path:
+    candidates = [data, os.environ.get("PACS_DIR")]
     if os.environ.get("HW3_DATA_DIR"):
         candidates.append(str(Path(os.environ["HW3_DATA_DIR"]) / "pacs"))
     for candidate in candidates:
         if candidate:
             return find_pacs_root(candidate)
-    raise DataError("no PACS folder: pass --data-dir PACS_DIR (fine-tuning and scoring need the images), "
+    raise DataError("no PACS folder: pass --data PACS_DIR (fine-tuning and scoring need the images), "
                     "or set PACS_DIR")
 
 
-def score(model: nn.Module, loader: DataLoader, task: Task, world: Distributed, label: str) -> dict:
+def score(model: nn.Module, loader: DataLoader, task: Task, world: Distributed, label: str) -> Scores:
     result = run_epoch(model, loader, task, world, amp=False, description=label)  # float32, as evaluate scores
-    return {key: result[key] for key in ("accuracy", "loss", "n", *CLASS_SCORES)}
+    return Scores.from_json({key: result[key] for key in ("accuracy", "loss", "n", *CLASS_SCORES)})
 
 
-def compress(args) -> dict:
+def compress(args) -> CompressionRecord:
     checkpoint, out = args.checkpoint, args.out or args.checkpoint
     run = json.loads((checkpoint / RUN_FILE).read_text()) if (checkpoint / RUN_FILE).is_file() else {}
     name = run.get("task", checkpoint.name)
@@ -120,8 +122,8 @@ def compress(args) -> dict:
         raise CheckpointError(f"{checkpoint}: {RUN_FILE} does not name an AlexNet variant ({name!r})")
     if not (checkpoint / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{checkpoint / WEIGHTS_FILE} is missing: compression starts from the dense weights")
-    model = load_local(CHECKPOINT_CLASSES[name], checkpoint).to(memory_format=torch.channels_last)
-    root = resolve_data_dir(args.data_dir)
+    model = load_local(MODELS[name].cls, checkpoint).to(memory_format=torch.channels_last)
+    root = resolve_data(args.data)
     split = run["split"]
     train, val = train_alexnet.split_samples(pacs_samples(root), split["val_fraction"], split["seed"], args.limit)
     if not args.limit and sorted(path for path, _ in val) != sorted(split["val_files"]):
@@ -157,7 +159,7 @@ def compress(args) -> dict:
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     optimizer.register_step_post_hook(lambda *_: apply_masks(model, masks))  # pruned weights stay zero
-    scheduler = learning_rate_schedule(optimizer, args, args.epochs * len(train_loader))
+    scheduler = learning_rate_schedule(optimizer, FINE_TUNE_SCHEDULE, 0.0, args.epochs * len(train_loader))
     for epoch in range(args.epochs):
         run_epoch(model, train_loader, task, world, amp, optimizer, f"fine-tune {epoch + 1}/{args.epochs}", scheduler)
     record["fine_tuned"] = score(model, val_loader, task, world, "fine-tuned val")
@@ -169,51 +171,51 @@ def compress(args) -> dict:
     # The figure that counts: the model rebuilt from the file, as the app and evaluate load it.
     if out.resolve() != checkpoint.resolve():
         shutil.copy(checkpoint / CONFIG_FILE, out / CONFIG_FILE)
-    rebuilt = load_local(CHECKPOINT_CLASSES[name], out, COMPRESSED_FILE)
+    rebuilt = load_local(MODELS[name].cls, out, COMPRESSED_FILE)
     record["compressed"] = score(rebuilt.to(memory_format=torch.channels_last), val_loader, task, world,
                                  "compressed val")
     stages.update()
     stages.close()
 
-    record = {
-        "command": shlex.join(["python", "-m", "training.compress", *without_paths(sys.argv[1:], train_alexnet.DATA_FLAGS)]),
-        "checkpoint": name,
-        "method": "magnitude pruning, fine-tuning with the masks held, k-means codebook per layer, "
-                  "relative (gap) or bitmask positions",
-        "hardware": hardware(world.device),
-        "precision": "fine-tuning in bfloat16 autocast, scoring in float32" if amp else "float32",
-        "wall_seconds": time.perf_counter() - start,
-        "fine_tune": {"epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay,
-                      "schedule": args.schedule, "batch_size": args.batch_size, "label_smoothing": smoothing,
-                      "sampling": "balanced" if balanced else "uniform"},
-        "validation": {"split": "the validation split recorded in training.json", **record},
-        "dense_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
-        "compressed_bytes": (out / COMPRESSED_FILE).stat().st_size,
-        "layers": [{"name": key, **entry, "density": entry["kept"] / torch.Size(entry["shape"]).numel()}
-                   for key, entry in layout.items()],
-    }
+    record = CompressionRecord(
+        command=shlex.join(["python", "-m", "training.compress", *without_paths(args.argv, train_alexnet.DATA_FLAGS)]),
+        checkpoint=name,
+        method="magnitude pruning, fine-tuning with the masks held, k-means codebook per layer, "
+               "relative (gap) or bitmask positions",
+        hardware=hardware(world.device),
+        precision="fine-tuning in bfloat16 autocast, scoring in float32" if amp else "float32",
+        wall_seconds=time.perf_counter() - start,
+        fine_tune={"epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay,
+                   "schedule": FINE_TUNE_SCHEDULE, "batch_size": args.batch_size, "label_smoothing": smoothing,
+                   "sampling": "balanced" if balanced else "uniform"},
+        validation=record,
+        dense_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
+        compressed_bytes=(out / COMPRESSED_FILE).stat().st_size,
+        layers=[{"name": key, **entry, "density": entry["kept"] / torch.Size(entry["shape"]).numel()}
+                for key, entry in layout.items()],
+    )
     _write_folder(checkpoint, out, record)
     return record
 
 
-def _write_folder(checkpoint: Path, out: Path, record: dict) -> None:
+def _write_folder(checkpoint: Path, out: Path, record: CompressionRecord) -> None:
     if out.resolve() != checkpoint.resolve():  # a folder of its own: take the config and the training records
         for file in (CONFIG_FILE, METRICS_FILE, RUN_FILE, *PLOT_FILES.values()):
             if (checkpoint / file).is_file():
                 shutil.copy(checkpoint / file, out / file)
-    (out / COMPRESSION_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    run = json.loads((out / RUN_FILE).read_text()) if (out / RUN_FILE).is_file() else None
+    (out / COMPRESSION_FILE).write_text(json.dumps(record.to_json(), indent=2) + "\n")
+    run = read_run(out)
     if run is not None:
-        history = read_metrics(out)
-        description = train_alexnet.description(argparse.Namespace(variant=record["checkpoint"]))
-        hub.write_model_card(out, record["checkpoint"], description, run, history, compression=record)
+        description = train_alexnet.description(argparse.Namespace(variant=record.checkpoint))
+        hub.write_model_card(out, description, run)
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="a dense AlexNet checkpoint folder")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: the checkpoint folder)")
-    parser.add_argument("--data-dir", default=None, help="the PACS folder (default: $PACS_DIR or $HW3_DATA_DIR/pacs)")
+    parser.add_argument("--data", "--data-dir", dest="data", default=None,
+                        help="the PACS folder (default: $PACS_DIR or $HW3_DATA_DIR/pacs)")
     parser.add_argument("--conv-density", type=float, default=0.5, help="share of each pruned convolution's weights kept")
     parser.add_argument("--fc-density", type=float, default=0.05, help="share of each hidden linear layer's weights kept")
     parser.add_argument("--conv-bits", type=int, default=8, help="codebook bits of convolutions and the classifier")
@@ -226,7 +228,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
     args = parser.parse_args(argv)
-    args.schedule, args.warmup = "cosine", 0.0
+    args.argv = sys.argv[1:] if argv is None else argv  # for the record's command
     if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):
         parser.error(f"--push-to-hub {args.push_to_hub!r} is not a Hub repo id (expected 'owner/name')")
     if not (0 < args.conv_density <= 1 and 0 < args.fc_density <= 1):
@@ -235,11 +237,10 @@ def main(argv=None) -> dict:
         parser.error("--conv-bits and --fc-bits must be 1 to 8, --epochs at least 0 and --lr positive")
     try:
         record = compress(args)
-    except (CheckpointError, DataError) as error:
+    except (CheckpointError, DataError, RecordError) as error:
         sys.exit(f"error: {error}")
-    validation = record["validation"]
-    print(json.dumps({stage: round(validation[stage]["accuracy"], 4) for stage in ("dense", "pruned", "fine_tuned", "compressed")}
-                     | {"compressed_bytes": record["compressed_bytes"]}))
+    print(json.dumps({stage: round(scores.accuracy, 4) for stage, scores in record.validation.items()}
+                     | {"compressed_bytes": record.compressed_bytes}))
     out = args.out or args.checkpoint
     if args.push_to_hub and not hub.push(out, args.push_to_hub):
         sys.exit(1)

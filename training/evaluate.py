@@ -19,8 +19,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hw3core import ALEXNET_VARIANTS, DOMAINS, SentimentClassifier, ShakespeareWriter
-from hw3core.checkpoints import CHECKPOINT_CLASSES, RUN_FILE, CheckpointError, load_local
+from hw3core.checkpoints import RUN_FILE, CheckpointError, load_local
 from hw3core.numerics import flush_denormals
+from hw3core.records import RunRecord
+from hw3core.registry import MODELS
 from training import train_alexnet, train_sentiment
 from training.data import (
     DataError,
@@ -37,14 +39,14 @@ from training.data import (
 from training.loop import Distributed, Task, run_epoch
 
 
-def _run_record(checkpoint: Path) -> dict:
+def _run_record(checkpoint: Path) -> RunRecord:
     path = checkpoint / RUN_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return RunRecord.from_json(json.loads(path.read_text()) if path.is_file() else {})
 
 
-def _use_val_split(args, run: dict, total: int) -> bool:
+def _use_val_split(args, run: RunRecord, total: int) -> bool:
     if args.split == "auto":
-        return run.get("split", {}).get("total") == total
+        return run.split.get("total") == total
     return args.split == "val"
 
 
@@ -58,28 +60,28 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def evaluate_domain(args, run: dict) -> dict:
-    name = args.variant or run.get("task") or args.checkpoint.name
+def evaluate_domain(args, run: RunRecord) -> dict:
+    name = args.variant or run.task or args.checkpoint.name
     if name not in ALEXNET_VARIANTS:
         raise CheckpointError(f"{args.checkpoint}: cannot tell which AlexNet it holds; pass --variant")
-    model = load_local(CHECKPOINT_CLASSES[name], args.checkpoint)
+    model = load_local(MODELS[name].cls, args.checkpoint)
     root = find_pacs_root(args.data)
     samples = pacs_samples(root)
     use_val = _use_val_split(args, run, len(samples))
     if use_val:
-        val_files = set(run["split"]["val_files"])
+        val_files = set(run.split["val_files"])
         samples = [sample for sample in samples if sample[0] in val_files]
     scores = _score(model, ImageFolderDataset(root, samples), collate_images, train_alexnet.batch_metrics, 64, DOMAINS)
     per_domain = scores.pop("per_class")
     return {**scores, "per_domain": per_domain, "split": "val" if use_val else "all"}
 
 
-def evaluate_sentiment(args, run: dict) -> dict:
+def evaluate_sentiment(args, run: RunRecord) -> dict:
     model = load_local(SentimentClassifier, args.checkpoint)
     reviews = read_imdb(args.data)
     use_val = _use_val_split(args, run, len(reviews))
     if use_val:
-        split = run["split"]
+        split = run.split
         _, reviews = train_sentiment.split_reviews(reviews, split["val_size"], split["seed"], split["limit"])
     dataset = ReviewDataset([model.encode(text) for text, _ in reviews], [label for _, label in reviews])
     scores = _score(model, dataset, collate_reviews, train_sentiment.batch_metrics, 256)
@@ -87,16 +89,16 @@ def evaluate_sentiment(args, run: dict) -> dict:
 
 
 @torch.no_grad()
-def evaluate_shakespeare(args, run: dict, chunk: int = 2000) -> dict:
+def evaluate_shakespeare(args, run: RunRecord, chunk: int = 2000) -> dict:
     """Reads the text start to end with the state carried: every character after the first is scored."""
     model = load_local(ShakespeareWriter, args.checkpoint)
     text = read_text(args.data)
     use_val = _use_val_split(args, run, len(text))
     if use_val:
-        if not run["split"]["val_fraction"]:
+        if not run.split["val_fraction"]:
             raise DataError(f"{args.checkpoint} was trained on all of {Path(args.data).name}: no part of it is "
                             "held out to score; pass other text, or --split all")
-        text = split_text(text, run["split"]["val_fraction"])[1]
+        text = split_text(text, run.split["val_fraction"])[1]
     ids = torch.tensor([model.char_ids[char] for char in text if char in model.char_ids], device=_device(model))
     loss_sum, correct, state = 0.0, 0, None
     for start in range(0, len(ids) - 1, chunk):

@@ -7,6 +7,7 @@ metrics and plots, atomic checkpoints and exact resumption.
 """
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -28,6 +29,8 @@ from tqdm import tqdm
 
 from hw3core.checkpoints import METRICS_FILE, RUN_FILE, is_valid_repo_id
 from hw3core.numerics import flush_denormals
+from hw3core.records import Epoch, RunRecord
+from hw3core.registry import MODELS
 from training import hub, plots
 from training.data import DataError
 
@@ -87,26 +90,68 @@ def per_class_scores(tally: Tensor, classes: tuple[str, ...]) -> dict:
     }
 
 
-def common_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int, workers: int = 0, lr: float = 1e-3,
-                     weight_decay: float = 0.0, schedule: str = "constant", warmup: float = 0.0) -> None:
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch-size", type=int, default=batch_size, help="per process")
-    parser.add_argument("--lr", type=float, default=lr, help="the peak learning rate of AdamW")
-    parser.add_argument("--weight-decay", type=float, default=weight_decay, help="AdamW's decoupled weight decay")
-    parser.add_argument("--schedule", choices=["constant", "cosine"], default=schedule,
+@dataclass
+class TrainingConfig:
+    """How ``fit`` trains a task: the flags every training script shares (``common_arguments``), typed."""
+
+    out: Path  # the checkpoint folder
+    epochs: int = 1
+    batch_size: int = 32  # per process
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup: float = 0.0
+    keep: str = "best"
+    seed: int = 0
+    resume: bool = False
+    push_to_hub: str | None = None
+    device: str | None = None
+    workers: int = 0
+    amp: bool = True
+    command: str = ""  # the command line, as the record shows it
+    arguments: dict = field(default_factory=dict)  # every flag of the run, as the record shows it
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace, command: str, arguments: dict) -> "TrainingConfig":
+        names = {f.name for f in dataclasses.fields(cls)} - {"amp", "command", "arguments"}
+        return cls(**{name: getattr(args, name) for name in names}, amp=not args.no_amp, command=command,
+                   arguments=arguments)
+
+
+def common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of every training script. A model's own values are its recipe (hw3core.registry), set as the
+    parser's defaults once the flags have said which model it is; these are the defaults of no model."""
+    default = TrainingConfig(out=Path())
+    parser.add_argument("--epochs", type=int, default=default.epochs)
+    parser.add_argument("--batch-size", type=int, default=default.batch_size, help="per process")
+    parser.add_argument("--lr", type=float, default=default.lr, help="the peak learning rate of AdamW")
+    parser.add_argument("--weight-decay", type=float, default=default.weight_decay, help="AdamW's decoupled weight decay")
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default=default.schedule,
                         help="the learning rate after warm-up: constant, or a cosine decay to zero at the last step")
-    parser.add_argument("--warmup", type=float, default=warmup, metavar="FRACTION",
+    parser.add_argument("--warmup", type=float, default=default.warmup, metavar="FRACTION",
                         help="share of all steps over which the learning rate rises linearly from zero")
-    parser.add_argument("--keep", choices=["best", "last"], default="best",
+    parser.add_argument("--keep", choices=["best", "last"], default=default.keep,
                         help="the weights saved: the epoch of lowest validation loss, or the last epoch")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N examples (smoke runs)")
     parser.add_argument("--out", type=Path, default=None, help="the checkpoint folder (default: checkpoints/NAME)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=default.seed)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--workers", type=int, default=workers, help="data-loading processes (0: in the main one)")
+    parser.add_argument("--workers", type=int, default=default.workers, help="data-loading processes (0: in the main one)")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on GPU too")
+
+
+def parse_arguments(parser: argparse.ArgumentParser, name: Callable, argv=None) -> argparse.Namespace:
+    """The flags, with the defaults of the model they pick (``name(args)``, its checkpoint name) taken
+    from its recipe: the command a user is told, with no other flags, trains the model that ships."""
+    picked, _ = parser.parse_known_args(argv)
+    parser.set_defaults(**MODELS[name(picked)].recipe)
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = Path("checkpoints") / name(args)
+    check_arguments(parser, args)
+    return args
 
 
 def run(parser: argparse.ArgumentParser, build_task: Callable, name: Callable, argv=None,
@@ -114,18 +159,18 @@ def run(parser: argparse.ArgumentParser, build_task: Callable, name: Callable, a
     """Parses the flags, builds the task (a data error is a message, not a traceback) and trains.
     ``name(args)`` is the checkpoint name, the default output folder under checkpoints/.
     ``data_flags`` maps each data-path flag to what the records show instead of the path: a placeholder
-    (``{"--data-dir": "PACS_DIR"}``), or None for the file's own name (``aclImdb_v1.tar.gz``). A record
+    (``{"--data": "PACS_DIR"}``), or None for the file's own name (``aclImdb_v1.tar.gz``). A record
     names its data set, never a folder of the machine that trained."""
-    args = parser.parse_args(argv)
-    args.data_flags = data_flags or {}
-    if args.out is None:
-        args.out = Path("checkpoints") / name(args)
-    check_arguments(parser, args)
+    args = parse_arguments(parser, name, argv)
+    data_flags = data_flags or {}
+    given = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
+    command = shlex.join(["python", "-m", task_module(), *without_paths(given, data_flags)])
+    config = TrainingConfig.from_arguments(args, command, portable_arguments(vars(args), data_flags))
     try:
         task = build_task(args)
     except DataError as error:
         sys.exit(f"error: {error}")
-    return fit(task, args)
+    return fit(task, config)
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -171,21 +216,21 @@ def _reduce(values: Tensor, world: Distributed) -> Tensor:
     return values
 
 
-def _loader(dataset: Dataset, task: Task, args, world: Distributed, train: bool) -> DataLoader:
+def _loader(dataset: Dataset, task: Task, config: TrainingConfig, world: Distributed, train: bool) -> DataLoader:
     if train and task.sample_weights is not None:
-        sampler = WeightedShardSampler(task.sample_weights, world.world_size, world.rank, seed=args.seed)
+        sampler = WeightedShardSampler(task.sample_weights, world.world_size, world.rank, seed=config.seed)
     elif train:
-        sampler = DistributedSampler(dataset, world.world_size, world.rank, shuffle=not task.ordered, seed=args.seed)
+        sampler = DistributedSampler(dataset, world.world_size, world.rank, shuffle=not task.ordered, seed=config.seed)
     else:  # every example exactly once: DistributedSampler would pad the last shard with repeats
         sampler = range(world.rank, len(dataset), world.world_size)
     return DataLoader(
         dataset,
-        batch_size=args.batch_size,
+        batch_size=config.batch_size,
         sampler=sampler,
         collate_fn=task.collate,
-        num_workers=args.workers,
+        num_workers=config.workers,
         pin_memory=world.device.type == "cuda",
-        persistent_workers=args.workers > 0,
+        persistent_workers=config.workers > 0,
     )
 
 
@@ -218,7 +263,8 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 def native_cpu_bfloat16() -> bool:
     """Whether this CPU computes bfloat16 in hardware (AMX or AVX-512 BF16). Elsewhere CPU autocast
     emulates it and runs AlexNet about 3x slower than float32, so it is used only where native."""
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
 def uses_bfloat16(task: Task, device: torch.device, amp: bool) -> bool:
@@ -230,14 +276,14 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def learning_rate_schedule(optimizer, args, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """A factor per step: linear warm-up over ``args.warmup`` of the steps, then constant or a cosine to zero."""
-    warmup = round(args.warmup * steps)
+def learning_rate_schedule(optimizer, schedule: str, warmup: float, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """A factor per step: linear warm-up over the ``warmup`` share of the steps, then constant or a cosine to zero."""
+    warmup = round(warmup * steps)
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        if args.schedule == "constant":
+        if schedule == "constant":
             return 1.0
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(steps - warmup, 1)))
 
@@ -329,22 +375,22 @@ def hardware(device: torch.device, world_size: int = 1) -> str:
     return f"{world_size} x {name}" if world_size > 1 else name
 
 
-def fit(task: Task, args: argparse.Namespace) -> list[dict]:
-    """Trains ``task.model`` for ``args.epochs`` epochs; returns the per-epoch metrics."""
-    world = setup_distributed(args.device)
+def fit(task: Task, config: TrainingConfig) -> list[dict]:
+    """Trains ``task.model`` for ``config.epochs`` epochs; returns the per-epoch metrics."""
+    world = setup_distributed(config.device)
     flush_denormals()
     # Same initial weights on every rank (DDP also broadcasts them); a different dropout stream per rank.
-    torch.manual_seed(args.seed + world.rank)
+    torch.manual_seed(config.seed + world.rank)
     model = task.model.to(world.device)
     trained = DistributedDataParallel(model) if world.world_size > 1 else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    amp = uses_bfloat16(task, world.device, not args.no_amp)
-    out: Path = args.out
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    amp = uses_bfloat16(task, world.device, config.amp)
+    out = Path(config.out)
     history: list[dict] = []
-    run = {"command": shlex.join(["python", "-m", task_module(), *without_paths(sys.argv[1:], args.data_flags)])}
+    run = {"command": config.command}
 
     resumed_schedule = None
-    if args.resume and (out / RESUME_FILE).is_file():
+    if config.resume and (out / RESUME_FILE).is_file():
         try:
             state = torch.load(out / RESUME_FILE, map_location=world.device, weights_only=True)
         except Exception as error:  # a truncated file, or a pickle that asks for more than tensors
@@ -357,63 +403,63 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
         torch.set_rng_state(state["rng"][world.rank].cpu())
         if world.is_main:
             print(f"resuming {out} after epoch {len(history)}")
-    elif args.resume and world.is_main:
+    elif config.resume and world.is_main:
         print(f"nothing to resume in {out}: starting from scratch")
 
-    if not len(task.val_set) and args.keep == "best":
+    if not len(task.val_set) and config.keep == "best":
         sys.exit("error: --keep best needs a validation set; a run on all the data keeps its last epoch (--keep last)")
-    train_loader = _loader(task.train_set, task, args, world, train=True)
-    val_loader = _loader(task.val_set, task, args, world, train=False)
-    probe_loader = _loader(task.train_probe, task, args, world, train=False) if task.train_probe else None
-    scheduler = learning_rate_schedule(optimizer, args, args.epochs * len(train_loader))
+    train_loader = _loader(task.train_set, task, config, world, train=True)
+    val_loader = _loader(task.val_set, task, config, world, train=False)
+    probe_loader = _loader(task.train_probe, task, config, world, train=False) if task.train_probe else None
+    scheduler = learning_rate_schedule(optimizer, config.schedule, config.warmup, config.epochs * len(train_loader))
     if history and resumed_schedule:
         scheduler.load_state_dict(resumed_schedule)
+        # Building the scheduler set every group's rate to that of step 0; go on at the one the run stopped at.
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
+            group["lr"] = lr
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
         print(f"{task.name}: {len(task.train_set)} training / {len(task.val_set)} validation examples, "
               f"{sum(p.numel() for p in model.parameters()):,} parameters, on {hardware(world.device, world.world_size)}")
 
-    for epoch in range(len(history), args.epochs):
+    for epoch in range(len(history), config.epochs):
         train_loader.sampler.set_epoch(epoch)
-        label = f"epoch {epoch + 1}/{args.epochs}"
+        label = f"epoch {epoch + 1}/{config.epochs}"
         train = run_epoch(trained, train_loader, task, world, amp, optimizer, f"{label} train", scheduler)
         # The plain module: shards may differ by a batch, and evaluation needs no DDP synchronisation.
         # In float32, as training.evaluate and the app run it, so the recorded figures are theirs.
         val = run_epoch(model, val_loader, task, world, amp=False, description=f"{label} val") if len(task.val_set) \
             else {"loss": None, "accuracy": None, "seconds": 0.0, "skipped": 0}  # trained on all the data
-        history.append({
-            "epoch": epoch + 1,
-            "train_loss": train["loss"],
-            "train_accuracy": train["accuracy"],
-            "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"],
-            "epoch_seconds": train["seconds"] + val["seconds"],
-            "examples_per_second": train["examples_per_second"],
-            "skipped_examples": train["skipped"] + val["skipped"],
-        })
+        row = Epoch(epoch + 1, train["loss"], train["accuracy"], val["loss"], val["accuracy"],
+                    epoch_seconds=train["seconds"] + val["seconds"], examples_per_second=train["examples_per_second"],
+                    skipped_examples=train["skipped"] + val["skipped"])
         if task.classes:
-            history[-1]["train_balanced_accuracy"] = train["balanced_accuracy"]
+            row.train_balanced_accuracy = train["balanced_accuracy"]
             if len(task.val_set):
-                history[-1].update({f"val_{key}": val[key] for key in CLASS_SCORES})
+                for key in CLASS_SCORES:
+                    setattr(row, f"val_{key}", val[key])
         if probe_loader is not None:
             probe = run_epoch(model, probe_loader, task, world, amp=False, description=f"{label} train (eval mode)")
-            history[-1].update(train_eval_loss=probe["loss"], train_eval_accuracy=probe["accuracy"])
-            history[-1]["epoch_seconds"] += probe["seconds"]
+            row.train_eval_loss, row.train_eval_accuracy = probe["loss"], probe["accuracy"]
+            row.epoch_seconds += probe["seconds"]
+        history.append(row.to_json())
         rng = [torch.get_rng_state()]
         if world.world_size > 1:
             rng = [None] * world.world_size
             dist.all_gather_object(rng, torch.get_rng_state())
         if world.is_main:
             print(json.dumps(history[-1]))
-            run.update(_run_record(task, args, world, history, amp))
-            kept = kept_epoch(history, args.keep)
+            run.update(_run_record(task, config, world, history, amp))
+            kept = kept_epoch(history, config.keep)
             if kept == history[-1]["epoch"]:
                 _save_model(model, out)
             run["kept_epoch"] = kept
+            record = RunRecord.from_json(run, [Epoch.from_json(row) for row in history])
+            run = record.to_json()
             _atomic_write_text(out / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in history))
             _atomic_write_text(out / RUN_FILE, json.dumps(run, indent=2) + "\n")
             plots.draw(out, history, task.name, kept, run.get("selection_run", {}).get("history"))
-            hub.write_model_card(out, task.name, task.description, run, history)
+            hub.write_model_card(out, task.description, record)
             # Written last: a run killed before this line redoes the epoch from the previous state.
             _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "scheduler": scheduler.state_dict(), "history": json.dumps(history),
@@ -422,7 +468,7 @@ def fit(task: Task, args: argparse.Namespace) -> list[dict]:
     if world.world_size > 1:
         dist.barrier()
         dist.destroy_process_group()
-    if world.is_main and args.push_to_hub and not hub.push(out, args.push_to_hub):
+    if world.is_main and config.push_to_hub and not hub.push(out, config.push_to_hub):
         sys.exit(1)
     return history
 
@@ -457,14 +503,13 @@ def portable_arguments(arguments: dict, data_flags: dict[str, str | None]) -> di
     dests = {flag.lstrip("-").replace("-", "_"): placeholder for flag, placeholder in data_flags.items()}
     return {key: data_name(value, dests[key]) if key in dests and value is not None
             else str(value) if isinstance(value, Path) else value
-            for key, value in arguments.items() if key != "data_flags"}
+            for key, value in arguments.items()}
 
 
-def _run_record(task: Task, args, world: Distributed, history: list[dict], amp: bool) -> dict:
-    arguments = portable_arguments(vars(args), args.data_flags)
+def _run_record(task: Task, config: TrainingConfig, world: Distributed, history: list[dict], amp: bool) -> dict:
     return {
         "task": task.name,
-        "arguments": arguments,
+        "arguments": config.arguments,
         "hardware": hardware(world.device, world.world_size),
         "precision": "bfloat16 autocast (validation in float32)" if amp else "float32",
         "torch": torch.__version__,

@@ -1,9 +1,11 @@
-"""Writes checkpoints/README.md from what the training runs recorded, so no number is typed by hand.
+"""Writes checkpoints/README.md and every model card from what the runs recorded, so no number is typed
+by hand; both render the records with hw3core.render, as the app's training panel does.
 
     python -m training.report [--checkpoints checkpoints] [--seed 0] [--rewrite-records]
 """
 
 import argparse
+import importlib
 import io
 import json
 import re
@@ -13,96 +15,61 @@ from pathlib import Path
 
 import torch
 
-from hw3core import ALEXNET_VARIANTS, CELLS, ShakespeareWriter
-from hw3core.checkpoints import (
-    CHECKPOINT_CLASSES,
-    PLOT_FILES,
-    RUN_FILE,
-    CheckpointError,
-    kept_metrics,
-    load_local,
-    read_metrics,
-)
-from hw3core.compression import COMPRESSION_FILE
-from training import hub, loop, plots, train_alexnet, train_char_rnn, train_sentiment
+from hw3core import ALEXNET_VARIANTS, CELLS, DOMAINS, ShakespeareWriter
+from hw3core.checkpoints import PLOT_FILES, RUN_FILE, CheckpointError, load_local
+from hw3core.records import RunRecord, read_run
+from hw3core.registry import MODELS, models_of
+from hw3core.render import MISSING, SUMMARY_COLUMNS, kept_scores, number, per_class_table, render_run, summary_row, table
+from training import hub, loop, plots, train_sentiment
 
 PRIMES = ("ROMEO", "JULIET")
 SAMPLE_LENGTH = 1000
 
 
-def _number(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
-
-
-def _runs(root: Path) -> dict[str, tuple[dict, list[dict]]]:
+def _runs(root: Path) -> dict[str, RunRecord]:
     runs = {}
-    for name in CHECKPOINT_CLASSES:
-        folder = root / name
-        history = read_metrics(folder)
-        if history and (folder / RUN_FILE).is_file():
-            runs[name] = (json.loads((folder / RUN_FILE).read_text()), history)
+    for name in MODELS:
+        record = read_run(root / name)
+        if record is not None:
+            runs[name] = record
     return runs
 
 
-def _model_table(runs) -> list[str]:
-    lines = ["| model | parameters | data (train / val) | epoch kept | train loss | train acc | val loss | val acc "
-             "| s / epoch | hardware |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, (run, history) in runs.items():
-        last = kept_metrics(run, history)
-        split = run.get("split", {})
-        sizes = (f"{split['train']:,} / {split['val']:,}" if "train" in split
-                 else f"{split.get('train_characters', 0):,} / {split.get('val_characters', 0):,} chars")
-        seconds = sum(row["epoch_seconds"] for row in history) / len(history)
-        lines.append(
-            f"| `{name}` | {run['parameters']:,} | {run['data'].split(' (')[0]} {sizes} | {last['epoch']} of {len(history)} "
-            f"| {last['train_loss']:.4f} | {last['train_accuracy']:.4f} | {_number(last['val_loss'])} "
-            f"| {_number(last['val_accuracy'])} | {seconds:.0f} | {run['hardware']} |"
-        )
-    return lines
+def _model_table(runs: dict[str, RunRecord]) -> list[str]:
+    return table(SUMMARY_COLUMNS, [summary_row(f"`{name}`", record) for name, record in runs.items()])
 
 
-def _per_model(root: Path, runs) -> list[str]:
+def _per_model(root: Path, runs: dict[str, RunRecord]) -> list[str]:
     lines = []
-    for name, (run, history) in runs.items():
-        lines += ["", f"### `{name}`", "", "```", run["command"], "```", "",
-                  f"{run['hardware']}, torch {run['torch']}, {run['wall_seconds'] / 60:.1f} minutes in all. "
-                  f"Split: `{json.dumps({k: v for k, v in run.get('split', {}).items() if k != 'val_files'})}`"
-                  + (" (the validation file list is in `training.json`)." if "val_files" in run.get("split", {}) else "."),
-                  "", "| epoch | train loss | train loss (eval mode) | train acc | val loss | val acc | s | examples / s |",
-                  "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['epoch']} | {r['train_loss']:.4f} | {_number(r.get('train_eval_loss'))} "
-                  f"| {r['train_accuracy']:.4f} | {_number(r['val_loss'])} "
-                  f"| {_number(r['val_accuracy'])} | {r['epoch_seconds']:.0f} | {r['examples_per_second']:.0f} |"
-                  for r in history]
-        if "selection_run" in run:
-            chosen = run["selection_run"]
-            lines += ["", f"Trained on all the data; the settings were chosen by `{chosen['command']}` "
-                      f"(validation loss lowest at epoch {chosen['kept_epoch']}):", "",
-                      "| epoch | train loss | train loss (eval mode) | val loss | val acc |", "|---|---|---|---|---|"]
-            lines += [f"| {r['epoch']} | {r['train_loss']:.4f} | {_number(r.get('train_eval_loss'))} "
-                      f"| {_number(r['val_loss'])} | {_number(r['val_accuracy'])} |" for r in chosen["history"]]
-        lines += ["", " ".join(f"![{key}]({name}/{file})" for key, file in PLOT_FILES.items()
-                               if (root / name / file).is_file())]
+    for name, record in runs.items():
+        lines += ["", f"### `{name}`", "", render_run(record, "#### The run that chose the settings").rstrip(), "",
+                  " ".join(f"![{key}]({name}/{file})" for key, file in PLOT_FILES.items() if (root / name / file).is_file())]
     return lines
 
 
-def _compression_table(root: Path) -> list[str]:
-    """One row per compressed AlexNet, from its compression.json."""
+def _compression_table(runs: dict[str, RunRecord]) -> list[str]:
+    """One row per compressed AlexNet, from its compression.json; then each one's figures per domain."""
     lines = ["The AlexNets ship as `compressed.safetensors` (Deep Compression: pruning, fine-tuning with the masks "
              "held, a k-means codebook per layer); the dense weights stay out of git. Accuracies on the recorded "
-             "validation split, the compressed one from the model rebuilt from its file:", "",
-             "| model | dense val acc | compressed val acc | dense (MB) | compressed (MB) | command |",
-             "|---|---|---|---|---|---|"]
-    for name in ALEXNET_VARIANTS:
-        path = root / name / COMPRESSION_FILE
-        if not path.is_file():
-            lines.append(f"| `{name}` | not compressed yet | | | | |")
+             "validation split, the compressed one from the model rebuilt from its file:", ""]
+    rows, per_domain = [], []
+    for name, spec in models_of("domain").items():
+        record = runs.get(name)
+        compression = record.compression if record else None
+        if compression is None:
+            rows.append([f"`{name}`", "not compressed yet", "", "", "", ""])
             continue
-        record = json.loads(path.read_text())
-        validation = record["validation"]
-        lines.append(f"| `{name}` | {validation['dense']['accuracy']:.4f} | {validation['compressed']['accuracy']:.4f} "
-                     f"| {record['dense_bytes'] / 1e6:.1f} | {record['compressed_bytes'] / 1e6:.2f} | `{record['command']}` |")
-    lines += ["", "Each model card (`checkpoints/NAME/README.md`) has the density, bits and bytes of every layer."]
+        dense, compressed = compression.validation["dense"], compression.validation["compressed"]
+        rows.append([f"`{name}`", number(dense.accuracy), number(compressed.accuracy),
+                     f"{compression.dense_bytes / 1e6:.1f}", f"{compression.compressed_bytes / 1e6:.2f}",
+                     f"`{compression.command}`"])
+        per_domain += [(f"{spec.title} {label}", scores) for label, scores in kept_scores(record)]
+    lines += table(["model", "dense val acc", "compressed val acc", "dense (MB)", "compressed (MB)", "command"], rows)
+    if per_domain:
+        lines += ["", "Per domain (balanced accuracy: the mean of the four domains' accuracies; "
+                  f"{MISSING} where a run predates these figures):", "", *per_class_table(per_domain, DOMAINS)]
+    lines += ["", "Each model card (`checkpoints/NAME/README.md`) has the density, bits and bytes of every layer, "
+              "and the confusion matrices."]
     return lines
 
 
@@ -116,10 +83,10 @@ def _cell_comparison(runs) -> list[str]:
     for cell in CELLS:
         run = runs.get(f"sentiment-{cell}")
         if run:
-            history = run[1]
-            lines.append(f"| {cell.upper()} | {counts[cell]:,} | {kept_metrics(*run)['val_accuracy']:.4f} "
-                         f"| {sum(r['epoch_seconds'] for r in history) / len(history):.0f} "
-                         f"| {sum(r['examples_per_second'] for r in history) / len(history):.0f} |")
+            history = run.history
+            lines.append(f"| {cell.upper()} | {counts[cell]:,} | {number(run.kept.val_accuracy)} "
+                         f"| {number(run.epoch_seconds, 0)} "
+                         f"| {sum(r.examples_per_second for r in history) / len(history):.0f} |")
         else:
             lines.append(f"| {cell.upper()} | {counts[cell]:,} | not trained yet | | |")
     return lines
@@ -155,7 +122,7 @@ def build(root: Path, seed: int) -> str:
         "(`training.json`, `metrics.jsonl`, the plots); nothing here is typed by hand. "
         "Accuracies are fractions; losses are mean cross-entropy in nats (per character for the writers).",
         "", "## Every model", "", *_model_table(runs),
-        "", "## Compressed AlexNets (Parts A and B)", "", *_compression_table(root),
+        "", "## Compressed AlexNets (Parts A and B)", "", *_compression_table(runs),
         "", "## GRU vs LSTM (Part C)", "", *_cell_comparison(runs), "",
         "Times per epoch come from the training runs, which shared the machine's cores with other jobs; "
         "`python -m training.benchmark` measures the two cells side by side on an idle machine (see `docs/benchmark.md`).",
@@ -166,7 +133,9 @@ def build(root: Path, seed: int) -> str:
     return "\n".join(lines)
 
 
-SCRIPTS = {"alexnet": train_alexnet, "sentiment": train_sentiment, "shakespeare": train_char_rnn}
+def script(name: str):
+    """The training module of a checkpoint."""
+    return importlib.import_module(MODELS[name].script)
 
 
 def portable_run(run: dict, last_epoch: int) -> dict:
@@ -174,18 +143,18 @@ def portable_run(run: dict, last_epoch: int) -> dict:
     file name, '1 thread' in the singular, and a run from before ``--keep`` recorded as keeping its last
     epoch (``last_epoch``), as it did, and a sentiment run from before ``--tail-length`` as reading no tail.
     Everything else is kept as recorded."""
-    script = SCRIPTS[run["task"].split("-")[0]]
+    trainer = script(run["task"])
     program, dash_m, module, *argv = shlex.split(run["command"])
-    arguments = loop.portable_arguments(run["arguments"], script.DATA_FLAGS)
+    arguments = loop.portable_arguments(run["arguments"], trainer.DATA_FLAGS)
     name, _, where = run["data"].partition(" (")
-    data = name if script is train_alexnet or not where else f"{name} ({Path(where.rstrip(')')).name})"
-    argv = loop.without_paths(argv, script.DATA_FLAGS)
+    data = name if MODELS[run["task"]].task == "domain" or not where else f"{name} ({Path(where.rstrip(')')).name})"
+    argv = loop.without_paths(argv, trainer.DATA_FLAGS)
     kept = {}
     if "keep" not in arguments:  # a run from before --keep saved its last epoch, which today's default would not
         argv += ["--keep", "last"]
         arguments["keep"] = "last"
         kept = {"kept_epoch": last_epoch}
-    if script is train_sentiment:  # a run from before --tail-length read each review's first words only
+    if trainer is train_sentiment:  # a run from before --tail-length read each review's first words only
         arguments.setdefault("tail_length", 0)
     return {**run, "command": shlex.join(["python", dash_m, module, *argv]), "arguments": arguments, "data": data,
             "hardware": re.sub(r"\b1 threads\b", "1 thread", run["hardware"]), **kept}
@@ -193,15 +162,19 @@ def portable_run(run: dict, last_epoch: int) -> dict:
 
 def rewrite_records(root: Path) -> None:
     """Rewrites every training.json and model card under ``root`` from their own fields (portable_run)."""
-    for name, (run, history) in _runs(root).items():
-        run = portable_run(run, history[-1]["epoch"])
+    for name, record in _runs(root).items():
+        run = portable_run(json.loads((root / name / RUN_FILE).read_text()), record.history[-1].epoch)
         (root / name / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
+        history = [row.to_json() for row in record.history]
         plots.draw(root / name, history, name, run.get("kept_epoch", history[-1]["epoch"]),
                    run.get("selection_run", {}).get("history"))
-        script = SCRIPTS[name.split("-")[0]]
-        compression = root / name / COMPRESSION_FILE
-        hub.write_model_card(root / name, name, script.description(argparse.Namespace(**run["arguments"])), run,
-                             history, json.loads(compression.read_text()) if compression.is_file() else None)
+    write_cards(root)
+
+
+def write_cards(root: Path) -> None:
+    """Every checkpoint's model card, from its records."""
+    for name, record in _runs(root).items():
+        hub.write_model_card(root / name, script(name).description(argparse.Namespace(**record.arguments)), record)
 
 
 def main(argv=None):
@@ -213,6 +186,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.rewrite_records:
         rewrite_records(args.checkpoints)
+    else:
+        write_cards(args.checkpoints)
     (args.checkpoints / "README.md").write_text(build(args.checkpoints, args.seed))
     print(f"wrote {args.checkpoints / 'README.md'}")
 

@@ -1,11 +1,12 @@
 """Parts A and B: train an AlexNet variant to predict the domain of PACS images.
 
-    python -m training.train_alexnet --variant alexnet --data-dir PACS_DIR
-    python -m training.train_alexnet --variant alexnet-large-kernel --data-dir PACS_DIR
-    python -m training.train_alexnet --variant alexnet-avg-pooling --data-dir PACS_DIR
+    python -m training.train_alexnet --variant alexnet --data PACS_DIR
+    python -m training.train_alexnet --variant alexnet-large-kernel --data PACS_DIR
+    python -m training.train_alexnet --variant alexnet-avg-pooling --data PACS_DIR
 
-The defaults are the recipe of the shipped checkpoints: 5 epochs of AdamW at batch 64, a short
-warm-up then a cosine decay, label smoothing, random crops and flips.
+Each variant's defaults are its recipe in hw3core/registry.py, the one of its shipped checkpoint:
+5 epochs of AdamW, a short warm-up then a cosine decay, label smoothing, random crops and flips,
+every domain drawn alike.
 """
 
 import argparse
@@ -16,10 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from hw3core import ALEXNET_VARIANTS, DOMAINS
+from hw3core.registry import MODELS
 from training.data import ImageFolderDataset, collate_images, find_pacs_root, pacs_samples, seeded_subset, stratified_split
 from training.loop import Task, class_tally, common_arguments, run
 
-DATA_FLAGS = {"--data-dir": "PACS_DIR"}  # the records name the data set, not the folder it lies in
+# The records name the data set, not the folder it lies in (--data-dir: the flag's old spelling).
+DATA_FLAGS = {"--data": "PACS_DIR", "--data-dir": "PACS_DIR"}
 
 
 def batch_metrics(model, batch, label_smoothing: float = 0.0):
@@ -52,7 +55,7 @@ def fraction(text: str) -> float:
 
 
 def build_task(args) -> Task:
-    root = find_pacs_root(args.data_dir)
+    root = find_pacs_root(args.data)
     samples = pacs_samples(root)
     train, val = split_samples(samples, args.val_fraction, args.seed, args.limit)
     torch.manual_seed(args.seed)
@@ -76,23 +79,22 @@ def build_task(args) -> Task:
 
 
 def description(args) -> str:
-    cls = ALEXNET_VARIANTS[args.variant]
-    return f"{cls.__name__} trained from scratch to predict the domain of PACS images ({', '.join(DOMAINS)})."
+    return f"{MODELS[args.variant].title} trained from scratch to predict the domain of PACS images ({', '.join(DOMAINS)})."
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", choices=list(ALEXNET_VARIANTS), default="alexnet")
-    parser.add_argument("--data-dir", required=True, help="the PACS folder (holding art_painting, cartoon, ...)")
+    parser.add_argument("--data", "--data-dir", dest="data", required=True,
+                        help="the PACS folder (holding art_painting, cartoon, ...)")
     parser.add_argument("--val-fraction", type=float, default=0.1)
-    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--no-augment", action="store_true", help="train on the plain images (no crops or flips)")
-    parser.add_argument("--crop-scale", type=fraction, default=0.5, metavar="FRACTION",
+    parser.add_argument("--crop-scale", type=fraction, default=1.0, metavar="FRACTION",
                         help="the smallest share of an image a random training crop covers")
     parser.add_argument("--sampling", choices=["balanced", "uniform"], default="balanced",
                         help="draw each domain equally often (with replacement), or every image once per epoch")
-    common_arguments(parser, epochs=5, batch_size=64, workers=0, lr=3e-4, weight_decay=0.05, schedule="cosine",
-                     warmup=0.05)
+    common_arguments(parser)
     return run(parser, build_task, lambda args: args.variant, argv, DATA_FLAGS)
 
 

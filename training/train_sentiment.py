@@ -1,6 +1,8 @@
 """Part C: train a GRU or LSTM sentiment classifier on IMDB reviews.
 
     python -m training.train_sentiment --cell gru --data aclImdb_v1.tar.gz
+
+Each cell's defaults are its recipe in hw3core/registry.py, the one of its shipped checkpoint.
 """
 
 import argparse
@@ -92,7 +94,7 @@ def main(argv=None):
     parser.add_argument("--max-vocabulary", type=int, default=20_000)
     parser.add_argument("--clip-grad-norm", type=float, default=1.0)
     parser.add_argument("--dropout", type=float, default=0.0, help="on the word embeddings and on the last hidden state")
-    common_arguments(parser, epochs=10, batch_size=128)
+    common_arguments(parser)
     return run(parser, build_task, lambda args: f"sentiment-{args.cell}", argv, DATA_FLAGS)
 
 
