@@ -113,6 +113,11 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
     assert scores["split"] == "val" and scores["n"] == 4
     assert scores["loss"] == pytest.approx(kept_row(out, metrics)["val_loss"], rel=1e-4, abs=1e-4)
     assert scores["accuracy"] == pytest.approx(kept_row(out, metrics)["val_accuracy"])
+    # The per-domain figures are the record's, and they add up: the confusion matrix holds every image once.
+    assert scores["per_domain"] == pytest.approx(kept_row(out, metrics)["val_per_class"])
+    assert scores["confusion"] == kept_row(out, metrics)["val_confusion"]
+    assert sum(map(sum, scores["confusion"])) == scores["n"]
+    assert scores["balanced_accuracy"] == pytest.approx(sum(scores["per_domain"].values()) / 4)
 
     everything = evaluate_in_process(capsys, "domain", "--checkpoint", out, "--data", tiny_pacs, "--split", "all")
     assert everything["split"] == "all" and everything["n"] == 24
@@ -131,6 +136,8 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
     rescored = evaluate_in_process(capsys, "domain", "--checkpoint", compressed, "--data", tiny_pacs)
     assert rescored["split"] == "val"
     assert rescored["loss"] == pytest.approx(record["validation"]["compressed"]["loss"], rel=1e-4, abs=1e-4)
+    assert rescored["confusion"] == record["validation"]["compressed"]["confusion"]
+    assert record["fine_tune"]["sampling"] == "balanced"  # as the run trained
     card = (compressed / "README.md").read_text()
     assert "## Compressed" in card
     # The card gives the shipped weights' figures per domain, rendered from the records training and compression wrote.
@@ -209,6 +216,11 @@ def test_sentiment_trains_saves_and_evaluates_its_validation_split(tiny_imdb, tm
     assert scores["split"] == "val" and scores["n"] == 4
     assert scores["loss"] == pytest.approx(kept_row(out, metrics)["val_loss"], abs=1e-4)
     assert scores["accuracy"] == pytest.approx(kept_row(out, metrics)["val_accuracy"])
+    # The per-domain figures are the record's, and they add up: the confusion matrix holds every image once.
+    assert scores["per_domain"] == pytest.approx(kept_row(out, metrics)["val_per_class"])
+    assert scores["confusion"] == kept_row(out, metrics)["val_confusion"]
+    assert sum(map(sum, scores["confusion"])) == scores["n"]
+    assert scores["balanced_accuracy"] == pytest.approx(sum(scores["per_domain"].values()) / 4)
 
     everything = evaluate_in_process(capsys, "sentiment", "--checkpoint", out, "--data", tiny_imdb, "--split", "all")
     assert everything["n"] == 24 and everything["split"] == "all"
