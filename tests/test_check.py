@@ -355,6 +355,22 @@ def test_files_that_are_not_weights_get_a_clear_message(tmp_path, make, words):
         check(path)
 
 
+def test_a_compressed_file_that_would_decode_into_gigabytes_is_refused_before_anything_is_allocated(tmp_path):
+    from hw3core.compression import FORMAT
+
+    path = tmp_path / "compressed.safetensors"  # 328 bytes declaring 10 billion weights (40 GB), none kept
+    layout = {"w": {"shape": [100_000, 100_000], "bits": 1, "kept": 0}}
+    save_file({"w.codebook": torch.zeros(2), "w.codes": torch.zeros(0, dtype=torch.uint8)}, path,
+              metadata={"format": FORMAT, "compressed": json.dumps(layout)})
+    with pytest.raises(StudentFileError, match="would decode into 10,000,000,000 weights"):
+        check(path)
+    layout["w"] = {"shape": [4], "bits": 10**12, "kept": 0}  # 2**bits would never finish
+    save_file({"w.codebook": torch.zeros(2), "w.codes": torch.zeros(0, dtype=torch.uint8)}, path,
+              metadata={"format": FORMAT, "compressed": json.dumps(layout)})
+    with pytest.raises(StudentFileError, match="compressed checkpoint"):
+        check(path)
+
+
 # ----- the command -----
 
 
