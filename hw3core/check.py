@@ -45,8 +45,10 @@ CHOICES = ("auto", *MODELS)
 CELL_KEYS = {"GRUCell": "gru", "LSTMCell": "lstm"}
 # What a text model's last layer is usually called: classifier (the starter's), fc, decoder...
 CLASSIFIER_NAMES = ("classif", "fc", "decoder", "head", "output", "linear")
-# Layers a forward may call as functions (F.relu, torch.flatten) instead of modules: torchsummary cannot see them.
-FUNCTIONAL = ("ReLU", "Flatten")
+# Layers without weights that a forward may call as functions (F.relu, F.max_pool2d, torch.flatten, F.dropout)
+# instead of modules: torchsummary cannot see them. A pooling layer's work shows in the next layer's shape.
+FUNCTIONAL = ("ReLU", "Flatten", "Dropout", "MaxPool2d", "AvgPool2d")
+SHAPE_CHANGING = ("MaxPool2d", "AvgPool2d")
 
 
 @dataclass
@@ -150,8 +152,11 @@ def _check_alexnet(weights: StudentWeights, found: list[Layer], model: str) -> C
         if best is None or score > best[0]:
             best = (score, name, attempt)
     _, name, report = best
-    if model == "auto" and name == "AlexNet" and weights.module is None:
-        report.notes.append("AlexNet and AlexNetAvgPooling have the same weights, so a state dict cannot tell them "
+    pools_seen = weights.module is not None and any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))
+                                                    for m in weights.module.modules())
+    if model == "auto" and name == "AlexNet" and not pools_seen:
+        what = "a state dict" if weights.module is None else "a model that pools in its forward (no pooling modules)"
+        report.notes.append(f"AlexNet and AlexNetAvgPooling have the same weights, so {what} cannot tell them "
                             "apart: taken as AlexNet. If yours averages, pick AlexNetAvgPooling.")
     if not report.ok:
         return Checked(report, why_not_run="it does not match the table")
@@ -334,13 +339,23 @@ def _summary_rows(name: str, module: nn.Module) -> tuple[list[RowResult], list[s
         problems.append(f"Forward: fails on a (1, 3, 227, 227) image with {failure}")
     shapes_off = []  # one wrong shape puts every later one off: only the first is a problem of its own
     matcher = difflib.SequenceMatcher(None, [r.type for r in table], [s.type for s in seen], autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    opcodes = matcher.get_opcodes()
+    reached = {i: seen[j] for _, i1, i2, j1, j2 in opcodes for i, j in zip(range(i1, i2), range(j1, j2))}
+
+    def done_in_forward(i: int) -> bool:
+        """A row with no module of its own: called as a function, if the next layer that ran has its shape."""
+        if table[i].type not in SHAPE_CHANGING:
+            return True
+        after = min((k for k in reached if k > i), default=None)
+        return after is not None and reached[after].shape == table[after].output_shape
+
+    for op, i1, i2, j1, j2 in opcodes:
         pairs = list(zip(range(i1, i2), range(j1, j2)))
         for i, j in pairs:
             rows.append(_compare(table[i], seen[j], problems, shapes_off))
         for i in range(i1 + len(pairs), i2):  # in the table, not in yours
             row = table[i]
-            if row.type in FUNCTIONAL:
+            if row.type in FUNCTIONAL and done_in_forward(i):
                 rows.append(RowResult(row.name, _expected(row), "no module (fine if forward calls it as a function)",
                                       True))
                 continue

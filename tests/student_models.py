@@ -5,6 +5,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 PAD, BEGIN, OOV, END = "PAD_TOKEN", "BEGIN_TOKEN", "OOV_TOKEN", "END_TOKEN"
 
@@ -34,6 +35,27 @@ class StudentAlexNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class FunctionalAlexNet(nn.Module):
+    """Named layers (conv1..conv5, fc1..fc3) with ReLU, pooling, flattening and dropout called in forward as
+    functions: no module of their own for torchsummary to list."""
+
+    def __init__(self, skip_first_pool: bool = False):
+        super().__init__()
+        self.skip_first_pool = skip_first_pool
+        self.conv1, self.conv2 = nn.Conv2d(3, 96, 11, stride=4), nn.Conv2d(96, 256, 5, padding=2)
+        self.conv3, self.conv4 = nn.Conv2d(256, 384, 3, padding=1), nn.Conv2d(384, 384, 3, padding=1)
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(9216, 4096), nn.Linear(4096, 4096), nn.Linear(4096, 4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x if self.skip_first_pool else F.max_pool2d(x, 3, 2)))
+        x = F.max_pool2d(x, 3, 2)
+        x = F.max_pool2d(F.relu(self.conv5(F.relu(self.conv4(F.relu(self.conv3(x)))))), 3, 2)
+        x = F.relu(self.fc1(F.dropout(torch.flatten(x, 1), 0.5, self.training)))
+        return self.fc3(F.relu(self.fc2(F.dropout(x, 0.5, self.training))))
 
 
 def _uniform(*shape: int, hidden: int) -> nn.Parameter:

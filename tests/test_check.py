@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from student_models import (
+    FunctionalAlexNet,
     PerGateLSTMCell,
     StarterGRUCell,
     StarterSentenceGeneration,
@@ -175,6 +176,20 @@ def test_a_missing_pooling_layer_is_named_by_its_row():
     # Its state dict, with Linear-16 widened until it runs: the weights say what the shapes imply.
     widened = check(StudentAlexNet(skip_first_pool=True, linear16_inputs=256 * 13 * 13).state_dict()).report
     assert "13×13" in problem(widened, "Linear-16") and "pooling layer" in problem(widened, "Linear-16")
+
+
+def test_layers_called_as_functions_in_forward_pass_where_the_shapes_show_them():
+    torch.manual_seed(5)
+    student = FunctionalAlexNet().eval()
+    report = check(student).report  # F.relu, F.max_pool2d, torch.flatten, F.dropout: no modules to list
+    assert report.ok, report.problems
+    rows = {row.row: row for row in report.rows}
+    assert rows["MaxPool2d-3"].ok and "function" in rows["MaxPool2d-3"].yours
+    assert any("pools in its forward" in note for note in report.notes)  # max or average: the hooks cannot see
+    # A pooling layer left out of the forward is still missing: the next layer's shape shows it.
+    missing = check(FunctionalAlexNet(skip_first_pool=True)).report
+    assert "MaxPool2d-3: missing" in problem(missing, "MaxPool2d-3")
+    assert not {row.row: row for row in missing.rows}["MaxPool2d-3"].ok
 
 
 def test_a_3x3_conv2d_4_is_named_with_the_tables_kernel():
