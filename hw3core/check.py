@@ -47,6 +47,8 @@ CELL_KEYS = {"GRUCell": "gru", "LSTMCell": "lstm"}
 CLASSIFIER_NAMES = ("classif", "fc", "decoder", "head", "output", "linear")
 # Layers without weights that a forward may call as functions (F.relu, F.max_pool2d, torch.flatten, F.dropout)
 # instead of modules: torchsummary cannot see them. A pooling layer's work shows in the next layer's shape.
+# A hidden size no one hard-codes: the student's cell class is built with it to see whether it is used.
+PROBE_HIDDEN_SIZE = 37
 FUNCTIONAL = ("ReLU", "Flatten", "Dropout", "MaxPool2d", "AvgPool2d")
 SHAPE_CHANGING = ("MaxPool2d", "AvgPool2d")
 
@@ -85,11 +87,13 @@ class Report:
         lines += [f"  ✘ {problem}" for problem in self.problems]
         lines += [f"  · {note}" for note in self.notes]
         if self.rows:
+            names = max(22, *(len(row.row) + 2 for row in self.rows))
             width = max(len(row.expected) for row in self.rows) + 2
-            lines += ["=" * (26 + 2 * width), f"   {'Layer (type)':<22}{'Expected':<{width}}{'Yours':<{width}}",
-                      "-" * (26 + 2 * width)]
-            lines += [f"{'✔' if row.ok else '✘'}  {row.row:<22}{row.expected:<{width}}{row.yours}" for row in self.rows]
-            lines.append("=" * (26 + 2 * width))
+            rule = 4 + names + 2 * width
+            lines += ["=" * rule, f"   {'Layer (type)':<{names}}{'Expected':<{width}}{'Yours':<{width}}", "-" * rule]
+            lines += [f"{'✔' if row.ok else '✘'}  {row.row:<{names}}{row.expected:<{width}}{row.yours}"
+                      for row in self.rows]
+            lines.append("=" * rule)
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -443,6 +447,13 @@ def _check_text(weights: StudentWeights, found: list[Layer], model: str) -> Chec
         expected_count = CELL_PARAMETERS[layout.cell]
         if weights.module is not None:
             at = _module_cell_count(weights.module, layout) or at
+            built = _hidden_size_when_built(weights.module, E)
+            if built is not None and built != PROBE_HIDDEN_SIZE:
+                rows.append(RowResult(f"{layout.cell}({E}, hidden_size={PROBE_HIDDEN_SIZE})", f"hidden size {PROBE_HIDDEN_SIZE}",
+                                      f"hidden size {built}", False))
+                problems.append(f"{layout.cell}({E}, hidden_size={PROBE_HIDDEN_SIZE}): its weights are {built} wide, not "
+                                f"{PROBE_HIDDEN_SIZE}: the hidden size is hard-coded instead of read from the "
+                                f"hidden_size argument.")
         rows.append(RowResult(assignment, f"{expected_count:,} parameters", f"{at:,} parameters", at == expected_count))
         if at != expected_count:
             missing_biases = expected_count - at == gates * CELL_SIZES["hidden_size"]
@@ -464,7 +475,8 @@ def _check_text(weights: StudentWeights, found: list[Layer], model: str) -> Chec
             problems.append(f"Linear (classifier): {C:,} outputs; {name}'s has {outputs:,}"
                             + (f" (it looks like a {other})" if other and other != name else "") + ".")
         if H is not None and H_in != H:
-            problems.append(f"Linear (classifier): reads {H_in} features; the cell's state has {H}.")
+            problems.append(f"Linear (classifier): reads {H_in} features; the cell's state has {H} (a cell whose "
+                            f"hidden size is hard-coded, not read from its hidden_size argument, does this).")
         if classifier.bias is None:
             problems.append("Linear (classifier): no bias (nn.Linear's default is bias=True).")
     if layout.stacked is not None:
@@ -517,6 +529,19 @@ def _module_cell_count(module: nn.Module, layout: CellLayout) -> int | None:
     except Exception:  # noqa: BLE001 (a student's cell, a signature of its own: the layout's count stands)
         return None
     return sum(p.numel() for p in fresh.parameters() if p.requires_grad)
+
+
+def _hidden_size_when_built(module: nn.Module, input_size: int) -> int | None:
+    """The hidden size of the student's cell class built with hidden_size=PROBE_HIDDEN_SIZE (None where it
+    does not build or its layout cannot be read): another number means the class ignores its argument."""
+    cell = _student_cell(module)
+    if cell is None:
+        return None
+    try:
+        fresh = type(cell)(input_size, PROBE_HIDDEN_SIZE, True)
+    except Exception:  # noqa: BLE001 (a student's cell, a signature of its own: nothing to say)
+        return None
+    return read_cell(dict(fresh.state_dict()), input_size).hidden_size
 
 
 def _student_cell(module: nn.Module) -> nn.Module | None:

@@ -278,6 +278,24 @@ def test_the_cells_are_counted_at_the_assignments_sizes():
     assert step.ok and step.yours == "a tuple of 2: (2, 6), (2, 6)"
 
 
+class HardCodedLSTMCell(PerGateLSTMCell):
+    """A cell 100 wide whatever hidden_size it is given: what students' solutions in public repositories do."""
+
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__(input_size, 100, bias)
+
+
+def test_a_hard_coded_hidden_size_is_named_with_its_cause():
+    student = StarterSentimentClassification(30, 8, HardCodedLSTMCell, 64)
+    student.classifier = nn.Linear(64, 2)  # the model's hidden_size, which the cell ignored
+    for report in (check(student).report, check(student.state_dict()).report):
+        assert "hard-coded" in problem(report, "Linear (classifier)")
+    # A module is built once more with another hidden size: even 100 everywhere shows the cell ignores it.
+    consistent = check(StarterSentimentClassification(30, 8, HardCodedLSTMCell, 100)).report
+    assert "hard-coded" in problem(consistent, "LSTMCell(8, hidden_size=37)")
+    assert check(StarterSentimentClassification(30, 8, PerGateLSTMCell, 100)).report.ok
+
+
 def test_without_a_vocabulary_the_check_passes_but_says_how_to_save_one(tmp_path):
     checked = check(_text_file(tmp_path, StarterSentimentClassification(40, 8, StarterGRUCell, 6)))
     assert checked.report.ok and checked.model is None
