@@ -20,12 +20,12 @@ from demos.sentiment import clean_review
 from demos.uploads import UPLOADS, Held, UploadedModels
 from demos.writer import check_prime
 from hw3core.check import ALEXNETS, CHOICES, check
+from hw3core.check_text import CELL_KEYS
 from hw3core.student import SAVE_STATE_DICT, StudentFileError
 
 LOG = logging.getLogger(__name__)
 
 OUR_CHECKPOINTS = {title: name for name, title in OUR_ALEXNETS.items()}  # "AlexNet" -> "alexnet"
-OUR_CELLS = {"GRUCell": "gru", "LSTMCell": "lstm"}
 GENERATED_LENGTH = 300
 GENERATION = {"temperature": 0.8, "seed": 0}
 # A session's model is freed this long after its check (gr.State's time to live); a closed tab frees it at once.
@@ -124,7 +124,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         if len(passage) > MAX_INSPECT_CHARACTERS:
             raise InvalidInput(f"The text is too long: at most {MAX_INSPECT_CHARACTERS:,} characters.")
         yours_characters, yours_candidates, _ = surprise_view(held.model, passage)
-        ours, why = _ours(models, f"shakespeare-{OUR_CELLS[held.cell]}")
+        ours, why = _ours(models, f"shakespeare-{CELL_KEYS[held.cell]}")
         if ours is not None:
             try:
                 ours_characters, ours_candidates, _ = surprise_view(ours, passage)
@@ -139,7 +139,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         held = session_model(session, uploads, "writer")
         prime = check_prime(held.model, prime)
         yours = prime + "".join(held.model.generate(prime, GENERATED_LENGTH, **GENERATION))
-        ours, why = _ours(models, f"shakespeare-{OUR_CELLS[held.cell]}")
+        ours, why = _ours(models, f"shakespeare-{CELL_KEYS[held.cell]}")
         if ours is not None and not ours.unknown_characters(prime):
             return yours, prime + "".join(ours.generate(prime, GENERATED_LENGTH, **GENERATION))
         return yours, why or "Ours has never seen some characters of this prime."
@@ -148,7 +148,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
     def your_sentiment(review, session):
         held = session_model(session, uploads, "classifier")
         text = clean_review(review)
-        ours, why = _ours(models, f"sentiment-{OUR_CELLS[held.cell]}")
+        ours, why = _ours(models, f"sentiment-{CELL_KEYS[held.cell]}")
         yours_p = held.model.predict([text])[0].tolist()
         yours_label = dict(zip(held.model.LABELS, yours_p, strict=True))
         if ours is None:

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from hw3core.report import Checked, Report, RowResult
+from hw3core.rnn_cells import CELLS
 from hw3core.student import SAVE_WITH_VOCABULARY, Layer, StudentWeights, parameter_count
 from hw3core.student_cells import ASSIGNMENT_SIZES, CellLayout, read_cell
 from hw3core.student_text import StarterSentiment
@@ -13,7 +14,7 @@ from hw3core.tables import CELL_GATES, CELL_PARAMETERS, CELL_SIZES
 from hw3core.text_models import ShakespeareWriter
 
 TEXT_MODELS = ("SentimentClassification", "SentenceGeneration")
-CELL_KEYS = {"GRUCell": "gru", "LSTMCell": "lstm"}
+CELL_KEYS = {cell.__name__: key for key, cell in CELLS.items()}  # "GRUCell" -> "gru": our checkpoints' names
 # What a text model's last layer is usually called: classifier (the starter's), fc, decoder...
 CLASSIFIER_NAMES = ("classif", "fc", "decoder", "head", "output", "linear")
 # A hidden size no one hard-codes: the student's cell class is built with it to see whether it is used.
