@@ -40,6 +40,11 @@ def check(source, model: str = "auto") -> Checked:
     if not found:
         raise StudentFileError("The state dict has no floating-point weights.")
     text_like = any("embed" in layer.prefix.lower() for layer in found) or model in TEXT_MODELS
+    if model in ALEXNETS and not any(layer.weight.ndim == 4 for layer in found):
+        looks = " (it has an embedding: a text model? Pick auto)" if text_like else ""
+        report = Report(model, None, source=weights.source,
+                        problems=[f"Not an AlexNet: it has no convolution weights{looks}."])
+        return Checked(report, why_not_run="it is not an AlexNet")
     if model in ALEXNETS or (model == "auto" and any(layer.weight.ndim == 4 for layer in found) and not text_like):
         return check_alexnet(weights, found, model)
     if text_like or model in TEXT_MODELS:

@@ -36,6 +36,10 @@ def check_alexnet(weights: StudentWeights, found: list[Layer], model: str) -> Ch
         report.notes.append(f"AlexNet and AlexNetAvgPooling have the same weights, so {what} cannot tell them "
                             "apart: taken as AlexNet. If yours averages, pick AlexNetAvgPooling.")
     if not report.ok:
+        fits = next((other for other in ALEXNETS if other != name and model != "auto"
+                     and _alexnet_report(other, weights, found).ok), None)
+        if fits:
+            report.notes.append(f"It matches {fits}'s table: pick {fits} (or auto).")
         return Checked(report, why_not_run="it does not match the table")
     ours = _meta(name)
     mapped = {}

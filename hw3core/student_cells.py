@@ -27,6 +27,7 @@ GATE_NAMES = {
 STARTER_NAMES = {"GRUCell": "W_z, W_r and W (biases b_z, b_r, b)",
                  "LSTMCell": "W_f, W_i, W_o and W_c or W_g (biases b_f, b_i, b_o, b_c)"}
 OURS = ("weight_ih", "weight_hh", "bias")
+BUILT_IN_PREFIX = "weight_ih_l"  # torch.nn.GRU / nn.LSTM: weight_ih_l0, weight_hh_l0, bias_ih_l0...
 _GATE = re.compile(r"^(?P<kind>[Wb])(?:_?(?P<gate>[a-z]))?$", re.IGNORECASE)
 
 
@@ -114,6 +115,10 @@ def _ours(tensors: dict[str, Tensor], input_size: int) -> CellLayout:
 
 def _unknown(names: list[str], input_size: int) -> CellLayout:
     shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    if any(name.startswith(BUILT_IN_PREFIX) for name in names):
+        return CellLayout(None, None, input_size, False, None, f"tensors {shown}",
+                          f"its weights are named {shown}, as torch.nn.GRU or nn.LSTM names them: the assignment "
+                          f"asks for your own cell, not a built-in RNN module")
     return CellLayout(None, None, input_size, False, None, f"tensors {shown}",
                       f"its weights are named {shown}: which gate each one is cannot be read from the names (the "
                       f"starter's GRUCell names them {STARTER_NAMES['GRUCell']}; an LSTM, "

@@ -158,6 +158,13 @@ def test_the_large_kernel_variant_is_identified():
     assert check(AlexNetLargeKernel().state_dict()).report.model == "AlexNetLargeKernel"
 
 
+def test_a_wrong_choice_of_class_says_which_fits():
+    report = check(AlexNetLargeKernel().state_dict(), "AlexNet").report
+    assert not report.ok and "It matches AlexNetLargeKernel's table: pick AlexNetLargeKernel (or auto)." in report.notes
+    text = check(StarterSentimentClassification(40, 8, StarterGRUCell, 6).state_dict(), "AlexNet").report
+    assert text.problems == ["Not an AlexNet: it has no convolution weights (it has an embedding: a text model? Pick auto)."]
+
+
 def test_seven_outputs_are_named_by_their_row_with_the_cause():
     report = check(StudentAlexNet(num_classes=7).state_dict()).report
     assert not report.ok and report.model == "AlexNet"
@@ -317,6 +324,12 @@ def test_a_cell_whose_gates_cannot_be_told_apart_is_checked_for_shapes_only():
     assert checked.model is None and not checked.report.ok
     assert "shapes only, and not run" in checked.report.problems[0]
     assert "W_z, W_r and W" in checked.report.problems[0]  # what the names should be
+
+
+def test_a_built_in_rnn_module_is_named_as_one():
+    student = nn.ModuleDict({"embedding": nn.Embedding(40, 8), "rnn": nn.LSTM(8, 6), "classifier": nn.Linear(6, 2)})
+    checked = check(student.state_dict())
+    assert checked.model is None and "not a built-in RNN module" in problem(checked.report, "cell")
 
 
 def test_a_classifier_with_the_wrong_width_is_named():
