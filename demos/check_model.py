@@ -44,10 +44,11 @@ def _summary(report, why_not_run: str | None) -> str:
              + (f" ({report.cell})" if report.cell else "")]
     lines += [f"- ✘ {problem}" for problem in report.problems]
     lines += [f"- {note}" for note in report.notes]
+    # a blank line first: a paragraph of its own, not the end of the list's last item
     if report.ok and why_not_run is None:
-        lines.append("Your model passes: compare it with ours below.")
+        lines += ["", "Your model passes: compare it with ours below."]
     elif why_not_run and not report.notes:
-        lines.append(f"Not run beside ours: {why_not_run}.")
+        lines += ["", f"Not run beside ours: {why_not_run}."]
     return "\n".join(lines)
 
 
