@@ -13,6 +13,7 @@ from hw3core.student import Layer, StudentWeights, layers, parameter_count
 from hw3core.tables import PACS_CATEGORIES, TOTALS, Row, weighted_rows
 
 ALEXNETS = {cls.__name__: cls for cls in ALEXNET_VARIANTS.values()}  # "AlexNet" -> AlexNet, ...
+MAX_EXTRA_ROWS = 10  # layers the table does not have, listed one by one
 
 
 def _meta(name: str) -> nn.Module:
@@ -113,15 +114,26 @@ def _weight_rows(name: str, found: list[Layer]) -> tuple[list[RowResult], list[s
             rows.append(RowResult(row.name, _shape(exp), _shape(layer), ok))
             if not ok:
                 problems.append(_cause(name, row, layer, exp, last=index == len(pairs_table) - 1))
-        for layer in yours[len(pairs_table):]:
+        extra = yours[len(pairs_table):]
+        for layer in extra[:MAX_EXTRA_ROWS]:
             rows.append(RowResult(f"{kind} (extra)", "—", f"{layer.prefix}: {_shape(layer)}", False))
             problems.append(f"{layer.prefix}: a {kind} layer more than the table's {len(pairs_table)}.")
-    for layer in found:
-        if layer.weight.ndim not in (2, 4):
-            rows.append(RowResult(f"{layer.prefix} (extra)", "—", _shape(layer), False))
-            problems.append(f"{layer.prefix}: weights of shape {list(layer.weight.shape)} that no row of the table "
-                            "has (a BatchNorm layer?).")
+        _and_more(extra, rows, problems)
+    others = [layer for layer in found if layer.weight.ndim not in (2, 4)]
+    for layer in others[:MAX_EXTRA_ROWS]:
+        rows.append(RowResult(f"{layer.prefix} (extra)", "—", _shape(layer), False))
+        problems.append(f"{layer.prefix}: weights of shape {list(layer.weight.shape)} that no row of the table "
+                        "has (a BatchNorm layer?).")
+    _and_more(others, rows, problems)
     return rows, problems
+
+
+def _and_more(extra: list[Layer], rows: list[RowResult], problems: list[str]) -> None:
+    """One row for the layers beyond the first MAX_EXTRA_ROWS: a report stays readable (and small) whatever the file."""
+    if len(extra) > MAX_EXTRA_ROWS:
+        more = len(extra) - MAX_EXTRA_ROWS
+        rows.append(RowResult(f"{more:,} more (extra)", "—", f"{more:,} more layers the table does not have", False))
+        problems.append(f"{more:,} more layers that the table does not have.")
 
 
 def _same(layer: Layer, expected: Layer) -> bool:

@@ -199,6 +199,14 @@ def test_layers_called_as_functions_in_forward_pass_where_the_shapes_show_them()
     assert not {row.row: row for row in missing.rows}["MaxPool2d-3"].ok
 
 
+def test_a_file_of_many_extra_layers_gets_a_report_of_bounded_size():
+    state = dict(StudentAlexNet().state_dict())
+    state.update({f"extra.{i}.weight": torch.zeros(1, 1) for i in range(5_000)})
+    report = check(state).report
+    assert not report.ok and len(report.rows) < 40 and len(report.problems) < 20
+    assert "4,990 more layers that the table does not have." in report.problems
+
+
 def test_a_3x3_conv2d_4_is_named_with_the_tables_kernel():
     expected = "Conv2d-4: a 3×3 kernel; the table's is 5×5 (padding 2)."
     assert problem(check(StudentAlexNet(conv4_kernel=3).state_dict()).report, "Conv2d-4") == expected
