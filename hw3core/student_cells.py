@@ -83,9 +83,11 @@ def read_cell(tensors: dict[str, Tensor], input_size: int) -> CellLayout:
                           "its gates' matrices are not all one (hidden, hidden + input) shape")
     hidden, columns = next(iter(shapes))
     if columns != hidden + input_size:
+        peephole = ("; 2 × hidden + input, as if the gates also read the cell state (peephole connections), which "
+                    "the assignment's cell does not" if cell == "LSTMCell" and columns == 2 * hidden + input_size else "")
         return CellLayout(cell, hidden, columns - hidden, bool(biases), None, described,
                           f"each matrix has {columns} columns, but [h, x] has {hidden} + {input_size} = "
-                          f"{hidden + input_size} (hidden size + the embedding's size)")
+                          f"{hidden + input_size} (hidden size + the embedding's size){peephole}")
     if biases and (set(biases) != set(weights) or any(tuple(b.shape) != (hidden,) for b in biases.values())):
         return CellLayout(cell, hidden, input_size, True, None, described,
                           f"its biases ({', '.join(sorted('b_' + g if g else 'b' for g in gates['b']))}) are not one "

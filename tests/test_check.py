@@ -334,6 +334,17 @@ def test_a_cell_whose_gates_cannot_be_told_apart_is_checked_for_shapes_only():
     assert "W_z, W_r and W" in checked.report.problems[0]  # what the names should be
 
 
+def test_a_peephole_lstm_is_named_as_one():
+    hidden, embedding = 6, 8
+    state = {"embedding.weight": torch.zeros(20, embedding)}
+    for gate in "fioc":  # each gate over [c, h, x]
+        state[f"rnn_model.W_{gate}"] = torch.zeros(hidden, 2 * hidden + embedding)
+        state[f"rnn_model.b_{gate}"] = torch.zeros(hidden)
+    state.update({"classifier.weight": torch.zeros(2, hidden), "classifier.bias": torch.zeros(2)})
+    checked = check(state)
+    assert checked.model is None and "peephole" in problem(checked.report, "LSTMCell")
+
+
 def test_a_built_in_rnn_module_is_named_as_one():
     student = nn.ModuleDict({"embedding": nn.Embedding(40, 8), "rnn": nn.LSTM(8, 6), "classifier": nn.Linear(6, 2)})
     checked = check(student.state_dict())
