@@ -157,11 +157,11 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         return yours_label, dict(zip(ours.LABELS, ours.predict([text])[0].tolist(), strict=True)), \
             "Yours reads the review as the starter does (split at spaces); ours with its own tokenizer."
 
-    gr.Markdown(INTRO)
     def release(ended: dict | None) -> None:  # gr.State's delete callback: the session has ended
         if ended:
             uploads.release(ended.get("token"))
 
+    gr.Markdown(INTRO)
     session = gr.State(None, time_to_live=SESSION_SECONDS, delete_callback=release)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
