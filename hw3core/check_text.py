@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from hw3core.report import Checked, Report, RowResult
 from hw3core.rnn_cells import CELLS
 from hw3core.student import SAVE_WITH_VOCABULARY, Layer, StudentWeights, parameter_count
-from hw3core.student_cells import ASSIGNMENT_SIZES, CellLayout, read_cell
+from hw3core.student_cells import CellLayout, read_cell
 from hw3core.student_text import StarterSentiment
 from hw3core.tables import CELL_GATES, CELL_PARAMETERS, CELL_SIZES
 from hw3core.text_models import ShakespeareWriter
@@ -58,7 +58,7 @@ def check_text(weights: StudentWeights, found: list[Layer], model: str) -> Check
     else:
         rows.append(RowResult(cell_title, "GRU (3 gates) or LSTM (4 gates) over [h, x]", layout.described, False))
         problems.append(f"{cell_title}: not converted ({layout.why}); checked for shapes only, and not run.")
-    at = layout.parameters_at(*ASSIGNMENT_SIZES, bias=True)
+    at = layout.parameters_at(**CELL_SIZES)  # the assignment's 128, 100, bias=True
     if layout.cell:
         assignment = f"{layout.cell}(128, 100, bias=True)"
         expected_count = CELL_PARAMETERS[layout.cell]

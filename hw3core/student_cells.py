@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hw3core.tables import CELL_GATES, CELL_SIZES
+from hw3core.tables import CELL_GATES
 
 # Our stacking order, and the names a student's gate can have for each of our gates.
 GATE_ORDER = {"GRUCell": ("z", "r", "n"), "LSTMCell": ("i", "f", "g", "o")}
@@ -125,6 +125,3 @@ def _unknown(names: list[str], input_size: int) -> CellLayout:
                       f"its weights are named {shown}: which gate each one is cannot be read from the names (the "
                       f"starter's GRUCell names them {STARTER_NAMES['GRUCell']}; an LSTM, "
                       f"{STARTER_NAMES['LSTMCell']})")
-
-
-ASSIGNMENT_SIZES = (CELL_SIZES["input_size"], CELL_SIZES["hidden_size"])
