@@ -24,9 +24,11 @@ PROBE_HIDDEN_SIZE = 37
 def check_text(weights: StudentWeights, found: list[Layer], model: str) -> Checked:
     state, vocabulary = weights.state, weights.vocabulary
     embedding = next((layer for layer in found if "embed" in layer.prefix.lower() and layer.weight.ndim == 2), found[0])
-    # The classifier by its name where it has a usual one (safetensors sorts 'classifier' first), else the last layer.
-    classifier = next((layer for layer in found if layer is not embedding and layer.weight.ndim == 2
-                       and any(word in layer.prefix.lower() for word in CLASSIFIER_NAMES)), found[-1])
+    # The classifier by its name where it has a usual one (safetensors sorts 'classifier' first), the one nearest
+    # the model's top (not a cell's 'output_gate'); else the last layer.
+    named = [layer for layer in found if layer is not embedding and layer.weight.ndim == 2
+             and any(word in layer.prefix.lower() for word in CLASSIFIER_NAMES)]
+    classifier = min(named, key=lambda layer: layer.prefix.count(".")) if named else found[-1]
     if embedding is classifier or embedding.weight.ndim != 2 or classifier.weight.ndim != 2:
         report = Report(None, None, source=weights.source, problems=[
             "Not a text model of the assignment: it needs an embedding, a cell and a classifier (nn.Linear)."])

@@ -115,6 +115,24 @@ class PerGateLSTMCell(nn.Module):
         return o * torch.tanh(c), c
 
 
+class LinearGatesLSTMCell(nn.Module):
+    """An LSTMCell with an nn.Linear per gate over [h, x], each named in words (forget_gate, ...)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.forget_gate, self.input_gate, self.output_gate, self.cell_gate = (
+            nn.Linear(hidden_size + input_size, hidden_size, bias=bias) for _ in range(4))
+
+    def forward(self, x: Tensor, prev_state=None):
+        if prev_state is None:
+            prev_state = (x.new_zeros(x.shape[0], self.hidden_size), x.new_zeros(x.shape[0], self.hidden_size))
+        h, c = prev_state
+        hx = torch.cat([h, x], dim=1)
+        c = torch.sigmoid(self.forget_gate(hx)) * c + torch.sigmoid(self.input_gate(hx)) * torch.tanh(self.cell_gate(hx))
+        return torch.sigmoid(self.output_gate(hx)) * torch.tanh(c), c
+
+
 def _run(cell: nn.Module, xs: Tensor) -> Tensor:
     """xs (N, T, E) -> hidden states (N, T, H), one cell step at a time, as the starter loops."""
     state, outputs = None, []

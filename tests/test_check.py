@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 from student_models import (
     FunctionalAlexNet,
+    LinearGatesLSTMCell,
     PerGateLSTMCell,
     StarterGRUCell,
     StarterSentenceGeneration,
@@ -255,12 +256,12 @@ def test_a_starter_sentiment_classifier_runs_as_its_own_forward(tmp_path, cell):
     close(checked.model.predict([review])[0], theirs, terms=28 * ids.shape[1])
 
 
-@pytest.mark.parametrize("candidate", ["c", "g"])
+@pytest.mark.parametrize("candidate", ["c", "g", "linear gates named in words"])
 def test_a_per_gate_lstm_writer_runs_as_its_own_forward(tmp_path, candidate):
     torch.manual_seed(3)
     characters = sorted(set(SHAKESPEARE))
-    student = StarterSentenceGeneration(len(characters), 16, lambda i, h, b: PerGateLSTMCell(i, h, b, candidate),
-                                        20).eval()
+    cell = LinearGatesLSTMCell if len(candidate) > 1 else lambda i, h, b: PerGateLSTMCell(i, h, b, candidate)
+    student = StarterSentenceGeneration(len(characters), 16, cell, 20).eval()
     checked = check(_text_file(tmp_path, student, characters))
     assert checked.report.ok and checked.report.model == "SentenceGeneration"
     assert checked.report.cell == "LSTMCell"
