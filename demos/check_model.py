@@ -20,12 +20,12 @@ from demos.sentiment import clean_review
 from demos.uploads import UPLOADS, Held, UploadedModels
 from demos.writer import check_prime
 from hw3core.check import ALEXNETS, CHOICES, check
+from hw3core.check_text import CELL_KEYS
 from hw3core.student import SAVE_STATE_DICT, StudentFileError
 
 LOG = logging.getLogger(__name__)
 
 OUR_CHECKPOINTS = {title: name for name, title in OUR_ALEXNETS.items()}  # "AlexNet" -> "alexnet"
-OUR_CELLS = {"GRUCell": "gru", "LSTMCell": "lstm"}
 GENERATED_LENGTH = 300
 GENERATION = {"temperature": 0.8, "seed": 0}
 # A session's model is freed this long after its check (gr.State's time to live); a closed tab frees it at once.
@@ -44,10 +44,11 @@ def _summary(report, why_not_run: str | None) -> str:
              + (f" ({report.cell})" if report.cell else "")]
     lines += [f"- ✘ {problem}" for problem in report.problems]
     lines += [f"- {note}" for note in report.notes]
+    # a blank line first: a paragraph of its own, not the end of the list's last item
     if report.ok and why_not_run is None:
-        lines.append("Your model passes: compare it with ours below.")
+        lines += ["", "Your model passes: compare it with ours below."]
     elif why_not_run and not report.notes:
-        lines.append(f"Not run beside ours: {why_not_run}.")
+        lines += ["", f"Not run beside ours: {why_not_run}."]
     return "\n".join(lines)
 
 
@@ -124,7 +125,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         if len(passage) > MAX_INSPECT_CHARACTERS:
             raise InvalidInput(f"The text is too long: at most {MAX_INSPECT_CHARACTERS:,} characters.")
         yours_characters, yours_candidates, _ = surprise_view(held.model, passage)
-        ours, why = _ours(models, f"shakespeare-{OUR_CELLS[held.cell]}")
+        ours, why = _ours(models, f"shakespeare-{CELL_KEYS[held.cell]}")
         if ours is not None:
             try:
                 ours_characters, ours_candidates, _ = surprise_view(ours, passage)
@@ -139,7 +140,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         held = session_model(session, uploads, "writer")
         prime = check_prime(held.model, prime)
         yours = prime + "".join(held.model.generate(prime, GENERATED_LENGTH, **GENERATION))
-        ours, why = _ours(models, f"shakespeare-{OUR_CELLS[held.cell]}")
+        ours, why = _ours(models, f"shakespeare-{CELL_KEYS[held.cell]}")
         if ours is not None and not ours.unknown_characters(prime):
             return yours, prime + "".join(ours.generate(prime, GENERATED_LENGTH, **GENERATION))
         return yours, why or "Ours has never seen some characters of this prime."
@@ -148,7 +149,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
     def your_sentiment(review, session):
         held = session_model(session, uploads, "classifier")
         text = clean_review(review)
-        ours, why = _ours(models, f"sentiment-{OUR_CELLS[held.cell]}")
+        ours, why = _ours(models, f"sentiment-{CELL_KEYS[held.cell]}")
         yours_p = held.model.predict([text])[0].tolist()
         yours_label = dict(zip(held.model.LABELS, yours_p, strict=True))
         if ours is None:
@@ -156,11 +157,11 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         return yours_label, dict(zip(ours.LABELS, ours.predict([text])[0].tolist(), strict=True)), \
             "Yours reads the review as the starter does (split at spaces); ours with its own tokenizer."
 
-    gr.Markdown(INTRO)
     def release(ended: dict | None) -> None:  # gr.State's delete callback: the session has ended
         if ended:
             uploads.release(ended.get("token"))
 
+    gr.Markdown(INTRO)
     session = gr.State(None, time_to_live=SESSION_SECONDS, delete_callback=release)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):

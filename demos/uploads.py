@@ -8,7 +8,7 @@ A session that ends (its State deleted) frees its model at once.
 
 import secrets
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from torch import nn
@@ -37,7 +37,7 @@ class UploadedModels:
     def __init__(self, max_alexnets: int = MAX_ALEXNETS, max_text_models: int = MAX_TEXT_MODELS):
         self.limits = {True: max_alexnets, False: max_text_models}
         self._held: OrderedDict[str, Held] = OrderedDict()  # oldest first
-        self._dropped: deque[str] = deque(maxlen=REMEMBERED_DROPS)
+        self._dropped: OrderedDict[str, bool] = OrderedDict()  # token -> whether it was an AlexNet, oldest first
         self._lock = threading.Lock()
 
     def hold(self, held: Held) -> str:
@@ -47,7 +47,9 @@ class UploadedModels:
             same_kind = [t for t, h in self._held.items() if h.is_alexnet == held.is_alexnet]
             for old in same_kind[: max(0, len(same_kind) + 1 - self.limits[held.is_alexnet])]:
                 del self._held[old]
-                self._dropped.append(old)
+                self._dropped[old] = held.is_alexnet
+                if len(self._dropped) > REMEMBERED_DROPS:
+                    self._dropped.popitem(last=False)
             self._held[token] = held
         return token
 
@@ -56,10 +58,11 @@ class UploadedModels:
         with self._lock:
             if token in self._held:
                 return self._held[token]
-            dropped = token is not None and token in self._dropped
-        if dropped:
+            was_alexnet = self._dropped.get(token) if token is not None else None
+        if was_alexnet is not None:
+            kind = "AlexNets" if was_alexnet else "text models"
             raise InvalidInput(f"Your model was dropped to make room for other users' (at most "
-                               f"{self.limits[True]} uploaded AlexNets are held at a time): upload it again.")
+                               f"{self.limits[was_alexnet]} uploaded {kind} are held at a time): upload it again.")
         raise InvalidInput(NOT_CHECKED)
 
     def release(self, token: str | None) -> None:

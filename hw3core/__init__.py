@@ -25,8 +25,8 @@ __all__ = [
     "SentenceGeneration",
     "SentimentClassification",
     "SentimentClassifier",
-    "check_model",
     "ShakespeareWriter",
+    "check_model",
     "sample_next_char_id",
 ]
 

@@ -25,6 +25,7 @@ COMPRESSED_FILE = "compressed.safetensors"
 COMPRESSION_FILE = "compression.json"  # the record training.compress writes beside it
 FORMAT = "hw3-deep-compression/1"
 _GAP_LIMIT = 255
+MAX_BITS = 8  # a codebook of at most 256 shared values, one byte a code at most
 
 
 class CompressedFileError(Exception):
@@ -90,8 +91,8 @@ def decode_gaps(encoded: torch.Tensor) -> torch.Tensor:
 
 def compress_tensor(name: str, weight: torch.Tensor, mask: torch.Tensor, bits: int) -> tuple[dict, dict]:
     """(tensors, metadata) for one weight: the kept entries (``mask``) quantized to ``bits`` bits."""
-    if not 1 <= bits <= 8:
-        raise ValueError(f"{name}: bits must be 1 to 8, not {bits}")
+    if not 1 <= bits <= MAX_BITS:
+        raise ValueError(f"{name}: bits must be 1 to {MAX_BITS}, not {bits}")
     flat_mask = mask.flatten().bool()
     positions = torch.nonzero(flat_mask).flatten()
     codebook, codes = kmeans_codebook(weight.flatten()[positions], bits)
@@ -124,15 +125,21 @@ def save_compressed(path, state: dict[str, torch.Tensor], masks: dict[str, torch
 # ----- Decoding -----
 
 
-def load_compressed(path) -> dict[str, torch.Tensor]:
-    """The dense state dict a compressed file holds; raises CompressedFileError naming the file."""
+def load_compressed(path, max_parameters: int | None = None) -> dict[str, torch.Tensor]:
+    """The dense state dict a compressed file holds; raises CompressedFileError naming the file.
+    ``max_parameters``: refuse a file that would decode into more weights (a few bytes of metadata can
+    declare any shape, so an untrusted file is measured before anything is allocated)."""
     try:
-        tensors = load_file(str(path))
         with safe_open(str(path), framework="pt") as file:
             metadata = file.metadata() or {}
         if metadata.get("format") != FORMAT:
             raise CompressedFileError(f"{path} is not a compressed checkpoint (format {metadata.get('format')!r})")
         layout = json.loads(metadata["compressed"])
+        decoded = sum(_decoded_size(entry) for entry in layout.values())
+        if max_parameters is not None and decoded > max_parameters:
+            raise CompressedFileError(f"{path} would decode into {decoded:,} weights, more than the "
+                                      f"{max_parameters:,} allowed")
+        tensors = load_file(str(path))
         state = {name: tensor for name, tensor in tensors.items() if name.rsplit(".", 1)[0] not in layout}
         for name, entry in layout.items():
             state[name] = _decode(tensors, name, entry)
@@ -143,9 +150,20 @@ def load_compressed(path) -> dict[str, torch.Tensor]:
         raise CompressedFileError(f"{path} cannot be decoded: {type(error).__name__}: {error}") from None
 
 
+def _decoded_size(entry: dict) -> int:
+    """The number of weights an entry decodes into, once its shape, bits and count are checked."""
+    shape, bits, kept = entry["shape"], entry["bits"], entry["kept"]
+    if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)):
+        raise ValueError(f"a shape must be a list of sizes, not {shape!r}")
+    size = math.prod(shape)
+    if not (isinstance(bits, int) and 1 <= bits <= MAX_BITS and isinstance(kept, int) and 0 <= kept <= size):
+        raise ValueError(f"{bits!r} bits and {kept!r} kept weights do not fit shape {shape}")
+    return size
+
+
 def _decode(tensors: dict, name: str, entry: dict) -> torch.Tensor:
     shape, bits, kept = entry["shape"], entry["bits"], entry["kept"]
-    size = math.prod(shape)
+    size = _decoded_size(entry)
     codebook = tensors[f"{name}.codebook"]
     if len(codebook) != 2**bits:
         raise ValueError(f"{name}: a {bits}-bit codebook has {2**bits} values, not {len(codebook)}")

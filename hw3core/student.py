@@ -25,6 +25,9 @@ SAVE_STATE_DICT = "torch.save(model.state_dict(), 'best_model.pt')"
 SAVE_WITH_VOCABULARY = "torch.save({'model': model.state_dict(), 'vocabulary': vocabulary}, path)"
 WRAPPER_KEYS = ("model", "state_dict", "model_state_dict")
 VOCABULARY_KEYS = ("vocabulary", "vocab")
+# What a compressed checkpoint may decode into: the largest of the assignment's models (an AlexNet,
+# 58.3 million weights) with room to spare. Its few bytes of metadata can declare any shape.
+MAX_DECODED_PARAMETERS = 100_000_000
 _GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 _DIGITS = re.compile(r"(\d+)")
 
@@ -123,13 +126,16 @@ def _read_safetensors(path: Path) -> StudentWeights:
         with safe_open(str(path), framework="pt") as file:
             metadata = file.metadata() or {}
             if metadata.get("format") == COMPRESSED_FORMAT:
-                decoded = load_compressed(path)
+                decoded = load_compressed(path, max_parameters=MAX_DECODED_PARAMETERS)
                 state = {name: decoded[name] for name in sorted(decoded, key=_layer_order)}
                 return StudentWeights(state, source="this project's compressed checkpoint")
             # safetensors stores its tensors sorted by name ('bias' before 'weight'), not in the order saved.
             names = sorted(file.keys(), key=_layer_order)
             state = {name: file.get_tensor(name) for name in names}
-    except (SafetensorError, CompressedFileError, OSError, ValueError) as error:
+    except CompressedFileError as error:
+        raise StudentFileError(f"{path.name} cannot be read as this project's compressed checkpoint: "
+                               f"{str(error).removeprefix(str(path)).strip()}.") from None
+    except (SafetensorError, OSError, ValueError) as error:
         raise StudentFileError(f"{path.name} is a damaged safetensors file ({error}).") from None
     return StudentWeights(state, source="safetensors file")
 

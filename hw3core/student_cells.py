@@ -16,17 +16,21 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hw3core.tables import CELL_GATES, CELL_SIZES
+from hw3core.tables import CELL_GATES
 
 # Our stacking order, and the names a student's gate can have for each of our gates.
 GATE_ORDER = {"GRUCell": ("z", "r", "n"), "LSTMCell": ("i", "f", "g", "o")}
 GATE_NAMES = {
-    "GRUCell": {"z": "z", "r": "r", "": "n", "h": "n", "n": "n"},
+    "GRUCell": {"z": "z", "r": "r", "": "n", "h": "n", "n": "n", "c": "n"},
     "LSTMCell": {"i": "i", "f": "f", "o": "o", "c": "g", "g": "g"},
 }
 STARTER_NAMES = {"GRUCell": "W_z, W_r and W (biases b_z, b_r, b)",
                  "LSTMCell": "W_f, W_i, W_o and W_c or W_g (biases b_f, b_i, b_o, b_c)"}
 OURS = ("weight_ih", "weight_hh", "bias")
+BUILT_IN_PREFIX = "weight_ih_l"  # torch.nn.GRU / nn.LSTM: weight_ih_l0, weight_hh_l0, bias_ih_l0...
+# A gate named in words (an nn.Linear each: ``forget_gate.weight``); the candidate is h̃ (GRU) or g (LSTM).
+WORD_GATES = {"forget": "f", "input": "i", "output": "o", "cell": "c", "candidate": "c", "update": "z", "reset": "r"}
+_WORD_GATE = re.compile(rf"^(?P<word>{'|'.join(WORD_GATES)})(?:_gate)?$", re.IGNORECASE)
 _GATE = re.compile(r"^(?P<kind>[Wb])(?:_?(?P<gate>[a-z]))?$", re.IGNORECASE)
 
 
@@ -59,13 +63,11 @@ def read_cell(tensors: dict[str, Tensor], input_size: int) -> CellLayout:
         return _ours(tensors, input_size)
     gates: dict[str, dict[str, Tensor]] = {"W": {}, "b": {}}
     for name, tensor in tensors.items():
-        parts = name.split(".")
-        found = _GATE.match(parts[0])
-        if found is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in ("weight", "bias")):
+        read = _kind_and_gate(name.split("."))
+        if read is None:
             return _unknown(names, input_size)
-        kind = found["kind"].upper() if len(parts) == 1 else ("W" if parts[1] == "weight" else "b")
-        kind = "W" if kind == "W" else "b"
-        gates[kind][(found["gate"] or "").lower()] = tensor
+        kind, gate = read
+        gates[kind][gate] = tensor
     cell = next((cell for cell, aliases in GATE_NAMES.items() if len(gates["W"]) == CELL_GATES[cell]
                  and sorted(aliases[g] for g in gates["W"] if g in aliases) == sorted(GATE_ORDER[cell])), None)
     if cell is None:
@@ -82,9 +84,11 @@ def read_cell(tensors: dict[str, Tensor], input_size: int) -> CellLayout:
                           "its gates' matrices are not all one (hidden, hidden + input) shape")
     hidden, columns = next(iter(shapes))
     if columns != hidden + input_size:
+        peephole = ("; 2 × hidden + input, as if the gates also read the cell state (peephole connections), which "
+                    "the assignment's cell does not" if cell == "LSTMCell" and columns == 2 * hidden + input_size else "")
         return CellLayout(cell, hidden, columns - hidden, bool(biases), None, described,
                           f"each matrix has {columns} columns, but [h, x] has {hidden} + {input_size} = "
-                          f"{hidden + input_size} (hidden size + the embedding's size)")
+                          f"{hidden + input_size} (hidden size + the embedding's size){peephole}")
     if biases and (set(biases) != set(weights) or any(tuple(b.shape) != (hidden,) for b in biases.values())):
         return CellLayout(cell, hidden, input_size, True, None, described,
                           f"its biases ({', '.join(sorted('b_' + g if g else 'b' for g in gates['b']))}) are not one "
@@ -97,6 +101,21 @@ def read_cell(tensors: dict[str, Tensor], input_size: int) -> CellLayout:
     if biases:
         stacked["bias"] = torch.cat([biases[g] for g in order])
     return CellLayout(cell, hidden, input_size, bool(biases), stacked, described)
+
+
+def _kind_and_gate(parts: list[str]) -> tuple[str, str] | None:
+    """('W' or 'b', the gate's letter) of a name split at its dots: ``W_z``, ``b_z``, ``W_z.weight`` (an
+    nn.Linear per gate), or a gate named in words, ``forget_gate.weight``; None for any other name."""
+    if len(parts) > 2 or (len(parts) == 2 and parts[1] not in ("weight", "bias")):
+        return None
+    found = _GATE.match(parts[0])
+    if len(parts) == 1:
+        return None if found is None else ("W" if found["kind"].upper() == "W" else "b", (found["gate"] or "").lower())
+    kind = "W" if parts[1] == "weight" else "b"
+    if found is not None:
+        return kind, (found["gate"] or "").lower()
+    word = _WORD_GATE.match(parts[0])
+    return None if word is None else (kind, WORD_GATES[word["word"].lower()])
 
 
 def _ours(tensors: dict[str, Tensor], input_size: int) -> CellLayout:
@@ -114,10 +133,11 @@ def _ours(tensors: dict[str, Tensor], input_size: int) -> CellLayout:
 
 def _unknown(names: list[str], input_size: int) -> CellLayout:
     shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    if any(name.startswith(BUILT_IN_PREFIX) for name in names):
+        return CellLayout(None, None, input_size, False, None, f"tensors {shown}",
+                          f"its weights are named {shown}, as torch.nn.GRU or nn.LSTM names them: the assignment "
+                          f"asks for your own cell, not a built-in RNN module")
     return CellLayout(None, None, input_size, False, None, f"tensors {shown}",
                       f"its weights are named {shown}: which gate each one is cannot be read from the names (the "
                       f"starter's GRUCell names them {STARTER_NAMES['GRUCell']}; an LSTM, "
                       f"{STARTER_NAMES['LSTMCell']})")
-
-
-ASSIGNMENT_SIZES = (CELL_SIZES["input_size"], CELL_SIZES["hidden_size"])

@@ -5,6 +5,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 PAD, BEGIN, OOV, END = "PAD_TOKEN", "BEGIN_TOKEN", "OOV_TOKEN", "END_TOKEN"
 
@@ -34,6 +35,27 @@ class StudentAlexNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class FunctionalAlexNet(nn.Module):
+    """Named layers (conv1..conv5, fc1..fc3) with ReLU, pooling, flattening and dropout called in forward as
+    functions: no module of their own for torchsummary to list."""
+
+    def __init__(self, skip_first_pool: bool = False):
+        super().__init__()
+        self.skip_first_pool = skip_first_pool
+        self.conv1, self.conv2 = nn.Conv2d(3, 96, 11, stride=4), nn.Conv2d(96, 256, 5, padding=2)
+        self.conv3, self.conv4 = nn.Conv2d(256, 384, 3, padding=1), nn.Conv2d(384, 384, 3, padding=1)
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(9216, 4096), nn.Linear(4096, 4096), nn.Linear(4096, 4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x if self.skip_first_pool else F.max_pool2d(x, 3, 2)))
+        x = F.max_pool2d(x, 3, 2)
+        x = F.max_pool2d(F.relu(self.conv5(F.relu(self.conv4(F.relu(self.conv3(x)))))), 3, 2)
+        x = F.relu(self.fc1(F.dropout(torch.flatten(x, 1), 0.5, self.training)))
+        return self.fc3(F.relu(self.fc2(F.dropout(x, 0.5, self.training))))
 
 
 def _uniform(*shape: int, hidden: int) -> nn.Parameter:
@@ -91,6 +113,24 @@ class PerGateLSTMCell(nn.Module):
         f, i, o = torch.sigmoid(gate("f")), torch.sigmoid(gate("i")), torch.sigmoid(gate("o"))
         c = f * c + i * torch.tanh(gate(self.candidate))
         return o * torch.tanh(c), c
+
+
+class LinearGatesLSTMCell(nn.Module):
+    """An LSTMCell with an nn.Linear per gate over [h, x], each named in words (forget_gate, ...)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.forget_gate, self.input_gate, self.output_gate, self.cell_gate = (
+            nn.Linear(hidden_size + input_size, hidden_size, bias=bias) for _ in range(4))
+
+    def forward(self, x: Tensor, prev_state=None):
+        if prev_state is None:
+            prev_state = (x.new_zeros(x.shape[0], self.hidden_size), x.new_zeros(x.shape[0], self.hidden_size))
+        h, c = prev_state
+        hx = torch.cat([h, x], dim=1)
+        c = torch.sigmoid(self.forget_gate(hx)) * c + torch.sigmoid(self.input_gate(hx)) * torch.tanh(self.cell_gate(hx))
+        return torch.sigmoid(self.output_gate(hx)) * torch.tanh(c), c
 
 
 def _run(cell: nn.Module, xs: Tensor) -> Tensor:

@@ -12,6 +12,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from student_models import (
+    FunctionalAlexNet,
+    LinearGatesLSTMCell,
     PerGateLSTMCell,
     StarterGRUCell,
     StarterSentenceGeneration,
@@ -157,6 +159,13 @@ def test_the_large_kernel_variant_is_identified():
     assert check(AlexNetLargeKernel().state_dict()).report.model == "AlexNetLargeKernel"
 
 
+def test_a_wrong_choice_of_class_says_which_fits():
+    report = check(AlexNetLargeKernel().state_dict(), "AlexNet").report
+    assert not report.ok and "It matches AlexNetLargeKernel's table: pick AlexNetLargeKernel (or auto)." in report.notes
+    text = check(StarterSentimentClassification(40, 8, StarterGRUCell, 6).state_dict(), "AlexNet").report
+    assert text.problems == ["Not an AlexNet: it has no convolution weights (it has an embedding: a text model? Pick auto)."]
+
+
 def test_seven_outputs_are_named_by_their_row_with_the_cause():
     report = check(StudentAlexNet(num_classes=7).state_dict()).report
     assert not report.ok and report.model == "AlexNet"
@@ -175,6 +184,28 @@ def test_a_missing_pooling_layer_is_named_by_its_row():
     # Its state dict, with Linear-16 widened until it runs: the weights say what the shapes imply.
     widened = check(StudentAlexNet(skip_first_pool=True, linear16_inputs=256 * 13 * 13).state_dict()).report
     assert "13×13" in problem(widened, "Linear-16") and "pooling layer" in problem(widened, "Linear-16")
+
+
+def test_layers_called_as_functions_in_forward_pass_where_the_shapes_show_them():
+    torch.manual_seed(5)
+    student = FunctionalAlexNet().eval()
+    report = check(student).report  # F.relu, F.max_pool2d, torch.flatten, F.dropout: no modules to list
+    assert report.ok, report.problems
+    rows = {row.row: row for row in report.rows}
+    assert rows["MaxPool2d-3"].ok and "function" in rows["MaxPool2d-3"].yours
+    assert any("pools in its forward" in note for note in report.notes)  # max or average: the hooks cannot see
+    # A pooling layer left out of the forward is still missing: the next layer's shape shows it.
+    missing = check(FunctionalAlexNet(skip_first_pool=True)).report
+    assert "MaxPool2d-3: missing" in problem(missing, "MaxPool2d-3")
+    assert not {row.row: row for row in missing.rows}["MaxPool2d-3"].ok
+
+
+def test_a_file_of_many_extra_layers_gets_a_report_of_bounded_size():
+    state = dict(StudentAlexNet().state_dict())
+    state.update({f"extra.{i}.weight": torch.zeros(1, 1) for i in range(5_000)})
+    report = check(state).report
+    assert not report.ok and len(report.rows) < 40 and len(report.problems) < 20
+    assert "4,990 more layers that the table does not have." in report.problems
 
 
 def test_a_3x3_conv2d_4_is_named_with_the_tables_kernel():
@@ -225,12 +256,12 @@ def test_a_starter_sentiment_classifier_runs_as_its_own_forward(tmp_path, cell):
     close(checked.model.predict([review])[0], theirs, terms=28 * ids.shape[1])
 
 
-@pytest.mark.parametrize("candidate", ["c", "g"])
+@pytest.mark.parametrize("candidate", ["c", "g", "linear gates named in words"])
 def test_a_per_gate_lstm_writer_runs_as_its_own_forward(tmp_path, candidate):
     torch.manual_seed(3)
     characters = sorted(set(SHAKESPEARE))
-    student = StarterSentenceGeneration(len(characters), 16, lambda i, h, b: PerGateLSTMCell(i, h, b, candidate),
-                                        20).eval()
+    cell = LinearGatesLSTMCell if len(candidate) > 1 else lambda i, h, b: PerGateLSTMCell(i, h, b, candidate)
+    student = StarterSentenceGeneration(len(characters), 16, cell, 20).eval()
     checked = check(_text_file(tmp_path, student, characters))
     assert checked.report.ok and checked.report.model == "SentenceGeneration"
     assert checked.report.cell == "LSTMCell"
@@ -263,6 +294,24 @@ def test_the_cells_are_counted_at_the_assignments_sizes():
     assert step.ok and step.yours == "a tuple of 2: (2, 6), (2, 6)"
 
 
+class HardCodedLSTMCell(PerGateLSTMCell):
+    """A cell 100 wide whatever hidden_size it is given: what students' solutions in public repositories do."""
+
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__(input_size, 100, bias)
+
+
+def test_a_hard_coded_hidden_size_is_named_with_its_cause():
+    student = StarterSentimentClassification(30, 8, HardCodedLSTMCell, 64)
+    student.classifier = nn.Linear(64, 2)  # the model's hidden_size, which the cell ignored
+    for report in (check(student).report, check(student.state_dict()).report):
+        assert "hard-coded" in problem(report, "Linear (classifier)")
+    # A module is built once more with another hidden size: even 100 everywhere shows the cell ignores it.
+    consistent = check(StarterSentimentClassification(30, 8, HardCodedLSTMCell, 100)).report
+    assert "hard-coded" in problem(consistent, "LSTMCell(8, hidden_size=37)")
+    assert check(StarterSentimentClassification(30, 8, PerGateLSTMCell, 100)).report.ok
+
+
 def test_without_a_vocabulary_the_check_passes_but_says_how_to_save_one(tmp_path):
     checked = check(_text_file(tmp_path, StarterSentimentClassification(40, 8, StarterGRUCell, 6)))
     assert checked.report.ok and checked.model is None
@@ -284,6 +333,23 @@ def test_a_cell_whose_gates_cannot_be_told_apart_is_checked_for_shapes_only():
     assert checked.model is None and not checked.report.ok
     assert "shapes only, and not run" in checked.report.problems[0]
     assert "W_z, W_r and W" in checked.report.problems[0]  # what the names should be
+
+
+def test_a_peephole_lstm_is_named_as_one():
+    hidden, embedding = 6, 8
+    state = {"embedding.weight": torch.zeros(20, embedding)}
+    for gate in "fioc":  # each gate over [c, h, x]
+        state[f"rnn_model.W_{gate}"] = torch.zeros(hidden, 2 * hidden + embedding)
+        state[f"rnn_model.b_{gate}"] = torch.zeros(hidden)
+    state.update({"classifier.weight": torch.zeros(2, hidden), "classifier.bias": torch.zeros(2)})
+    checked = check(state)
+    assert checked.model is None and "peephole" in problem(checked.report, "LSTMCell")
+
+
+def test_a_built_in_rnn_module_is_named_as_one():
+    student = nn.ModuleDict({"embedding": nn.Embedding(40, 8), "rnn": nn.LSTM(8, 6), "classifier": nn.Linear(6, 2)})
+    checked = check(student.state_dict())
+    assert checked.model is None and "not a built-in RNN module" in problem(checked.report, "cell")
 
 
 def test_a_classifier_with_the_wrong_width_is_named():
@@ -352,6 +418,22 @@ def test_files_that_are_not_weights_get_a_clear_message(tmp_path, make, words):
     path = tmp_path / "upload.pt"
     make(path, good_path.read_bytes())
     with pytest.raises(StudentFileError, match=words):
+        check(path)
+
+
+def test_a_compressed_file_that_would_decode_into_gigabytes_is_refused_before_anything_is_allocated(tmp_path):
+    from hw3core.compression import FORMAT
+
+    path = tmp_path / "compressed.safetensors"  # 328 bytes declaring 10 billion weights (40 GB), none kept
+    layout = {"w": {"shape": [100_000, 100_000], "bits": 1, "kept": 0}}
+    save_file({"w.codebook": torch.zeros(2), "w.codes": torch.zeros(0, dtype=torch.uint8)}, path,
+              metadata={"format": FORMAT, "compressed": json.dumps(layout)})
+    with pytest.raises(StudentFileError, match="would decode into 10,000,000,000 weights"):
+        check(path)
+    layout["w"] = {"shape": [4], "bits": 10**12, "kept": 0}  # 2**bits would never finish
+    save_file({"w.codebook": torch.zeros(2), "w.codes": torch.zeros(0, dtype=torch.uint8)}, path,
+              metadata={"format": FORMAT, "compressed": json.dumps(layout)})
+    with pytest.raises(StudentFileError, match="compressed checkpoint"):
         check(path)
 
 

@@ -208,6 +208,20 @@ def test_memory_stays_bounded_over_10_alexnet_uploads_in_a_row(students):
     assert len(uploads) == 0 and all(ref() is None for ref in alive)
 
 
+def test_a_dropped_model_is_told_the_limit_of_its_own_kind():
+    from torch import nn
+
+    from demos.uploads import Held
+
+    uploads = UploadedModels(max_alexnets=1, max_text_models=1)
+    writer = uploads.hold(Held(nn.Linear(1, 1), "SentenceGeneration", "GRUCell"))
+    alexnet = uploads.hold(Held(nn.Linear(1, 1), "AlexNet", None))
+    uploads.hold(Held(nn.Linear(1, 1), "SentimentClassification", "GRUCell"))  # drops the writer, not the AlexNet
+    assert uploads.get(alexnet).name == "AlexNet"
+    with pytest.raises(InvalidInput, match="at most 1 uploaded text models"):
+        uploads.get(writer)
+
+
 def test_a_new_upload_replaces_the_sessions_model(students):
     uploads = UploadedModels()
     path = str(students["folder"] / "writer.pt")
