@@ -2,7 +2,7 @@
 
     python app.py [--host HOST] [--port PORT] [--checkpoints DIR]
 
-Where the models come from (see demos/models.py):
+Where the models come from (see demos/model_store.py):
     checkpoints/NAME/          the folders the training scripts write (``--checkpoints`` or
                                ``HW3_CHECKPOINTS`` moves the root);
     HW3_HUB_ORG=ORG            else the Hub repo ORG/hw3-NAME. Without it the app never goes
@@ -34,7 +34,7 @@ if not os.environ.get("HW3_HUB_ORG"):
 import gradio as gr  # noqa: E402
 
 from demos import check_model, domain, sentiment, writer  # noqa: E402
-from demos.models import ModelStore  # noqa: E402
+from demos.model_store import ModelStore  # noqa: E402
 from hw3core.checkpoints import PLOT_FILES  # noqa: E402
 from hw3core.numerics import flush_denormals  # noqa: E402
 from hw3core.registry import MODELS  # noqa: E402
@@ -48,7 +48,7 @@ TABS = [
 # Set once for every upload of the app: a student's dense AlexNet state dict is 233 MB. Images keep
 # their own 10 MB limit (demos.domain.MAX_IMAGE_BYTES), checked by their handlers.
 MAX_UPLOAD = "300mb"
-# Two cores: two model requests at a time across all endpoints (they share demos.models.CONCURRENCY_ID),
+# Two cores: two model requests at a time across all endpoints (they share demos.model_store.CONCURRENCY_ID),
 # and a bounded line behind them.
 CONCURRENCY_LIMIT = 2
 QUEUE_SIZE = 32

@@ -3,7 +3,7 @@ shown when the page loads: before anyone clicks, not only in the error of a requ
 
 import gradio as gr
 
-from demos.models import ModelStore
+from demos.model_store import ModelStore
 
 
 def availability_notice(models: ModelStore, titles: dict[str, str]) -> str:

@@ -15,7 +15,7 @@ from demos.domain import domain_probabilities, open_image, uploaded_file
 from demos.errors import InvalidInput, shown_to_user
 from demos.inside_domain import DOMAIN_COLOURS, cam_view
 from demos.inside_writer import CANDIDATES, MAX_INSPECT_CHARACTERS, TEXT_CSS, surprise_view
-from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
+from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.sentiment import clean_review
 from demos.uploads import UPLOADS, Held, UploadedModels
 from demos.writer import check_prime

@@ -11,7 +11,7 @@ from demos.availability import build_availability_notice
 from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
 from demos.inside_domain import build_inside_views
-from demos.models import CONCURRENCY_ID, ModelStore, Prediction
+from demos.model_store import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
 from hw3core import DOMAINS
 from hw3core.alexnet import image_transform

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from demos.models import ModelUnavailable
+from demos.model_store import ModelUnavailable
 
 
 class InvalidInput(ValueError):

@@ -9,7 +9,7 @@ from PIL import Image
 from torch import nn
 
 from demos.errors import shown_to_user
-from demos.models import CONCURRENCY_ID, ModelStore
+from demos.model_store import CONCURRENCY_ID, ModelStore
 from hw3core import DOMAINS
 from hw3core.alexnet import IMAGE_SIZE, decode_transform, normalize_transform
 from hw3core.explain import grad_cam, kernel_grid, last_conv_index, layer_table

@@ -8,7 +8,7 @@ import pandas as pd
 from PIL import Image
 
 from demos.errors import shown_to_user
-from demos.models import CONCURRENCY_ID, ModelStore
+from demos.model_store import CONCURRENCY_ID, ModelStore
 from hw3core.explain import occlusion, prefix_curve, review_gates
 
 # The gates drawn, in the API's order: (checkpoint, gate of its cell).

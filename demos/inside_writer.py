@@ -5,7 +5,7 @@ import math
 import gradio as gr
 
 from demos.errors import InvalidInput, shown_to_user
-from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
+from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from hw3core import ShakespeareWriter
 from hw3core.explain import read_characters
 

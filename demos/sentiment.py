@@ -5,7 +5,7 @@ import gradio as gr
 from demos.availability import build_availability_notice
 from demos.errors import InvalidInput, shown_to_user
 from demos.inside_sentiment import build_inside_views
-from demos.models import CONCURRENCY_ID, ModelStore, Prediction
+from demos.model_store import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
 from hw3core import SentimentClassifier
 from hw3core.registry import titles

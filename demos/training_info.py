@@ -5,7 +5,7 @@ Read again on every page load, so a training run that is still going shows its l
 
 import gradio as gr
 
-from demos.models import ModelStore, ModelUnavailable
+from demos.model_store import ModelStore, ModelUnavailable
 from hw3core.alexnet import DOMAINS
 from hw3core.checkpoints import PLOT_FILES
 from hw3core.compression import COMPRESSED_FILE

@@ -8,7 +8,7 @@ import gradio as gr
 from demos.availability import build_availability_notice
 from demos.errors import InvalidInput, shown_to_user
 from demos.inside_writer import build_inside_views
-from demos.models import CONCURRENCY_ID, ModelStore, ModelUnavailable
+from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.training_info import build_training_panel
 from hw3core import ShakespeareWriter
 from hw3core.registry import models_of, titles

@@ -142,7 +142,9 @@ def render_run(record: RunRecord, selection_heading: str = "## The run that chos
     (the one the app names when it is missing)."""
     kept_line = ""
     if record.kept_epoch is not None:
-        which = "the one of lowest validation loss" if record.keep == "best" else "the last"
+        balanced = bool(record.history) and record.history[-1].val_balanced_loss is not None  # as kept_epoch chose
+        loss = "balanced validation loss" if balanced else "validation loss"
+        which = f"the one of lowest {loss}" if record.keep == "best" else "the last"
         kept_line = f" The weights are those of epoch {record.kept_epoch}, {which} (`--keep {record.keep}`)."
     lines = ["```", record.command, "```", "",
              f"On {record.hardware or MISSING}, {len(record.history)} epochs in "

@@ -16,11 +16,11 @@ from PIL import Image
 
 from conftest import running_app
 from demos import examples as examples_module
-from demos import models as models_module
+from demos import model_store as models_module
 from demos import sentiment, writer
 from demos.errors import InvalidInput
 from demos.examples import example_images
-from demos.models import ModelStore, ModelUnavailable
+from demos.model_store import ModelStore, ModelUnavailable
 from demos.training_info import training_report
 from hw3core import DOMAINS, ShakespeareWriter
 from hw3core.checkpoints import PLOT_FILES, load_local

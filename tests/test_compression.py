@@ -165,7 +165,7 @@ def test_a_fresh_clone_classifies_with_all_three_alexnets(tmp_path):
     from PIL import Image
 
     from demos.domain import classify
-    from demos.models import ModelStore
+    from demos.model_store import ModelStore
 
     for path in tracked_files():
         relative = path.relative_to(REPO)
@@ -182,7 +182,7 @@ def test_a_fresh_clone_classifies_with_all_three_alexnets(tmp_path):
 
 def test_the_hub_path_loads_a_compressed_repo(tmp_path, monkeypatch):
     """A Hub repo that holds only config.json and compressed.safetensors loads like a dense one."""
-    from demos import models as models_module
+    from demos import model_store as models_module
 
     repo = small_alexnet_file(tmp_path)  # the snapshot a download would leave
     asked = []

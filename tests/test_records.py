@@ -113,7 +113,7 @@ def test_the_model_card_and_the_report_show_per_domain_figures_and_confusion_mat
 
 
 def test_the_app_panel_shows_per_domain_figures_and_a_confusion_heatmap(tmp_path):
-    from demos.models import ModelStore
+    from demos.model_store import ModelStore
     from demos.training_info import confusion_report, training_report
 
     per_domain_checkpoint(tmp_path / "alexnet")

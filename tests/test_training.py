@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader
 
-from demos.models import ModelStore
+from demos.model_store import ModelStore
 from hw3core import ALEXNET_VARIANTS, CELLS
 from hw3core.checkpoints import PLOT_FILES, load_local
 from hw3core.records import RunRecord
