@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from hw3core.alexnet import ALEXNET_VARIANTS
+from hw3core.registry import ALEXNET_VARIANTS
 from hw3core.layer_summary import summary_rows
 from hw3core.report import Checked, Report, RowResult
 from hw3core.student import Layer, StudentWeights, layers, parameter_count
