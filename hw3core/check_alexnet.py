@@ -6,8 +6,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from hw3core.registry import ALEXNET_VARIANTS
 from hw3core.layer_summary import summary_rows
+from hw3core.registry import ALEXNET_VARIANTS
 from hw3core.report import Checked, Report, RowResult
 from hw3core.student import Layer, StudentWeights, layers, parameter_count
 from hw3core.tables import PACS_CATEGORIES, TOTALS, Row, weighted_rows
