@@ -216,11 +216,6 @@ def test_sentiment_trains_saves_and_evaluates_its_validation_split(tiny_imdb, tm
     assert scores["split"] == "val" and scores["n"] == 4
     assert scores["loss"] == pytest.approx(kept_row(out, metrics)["val_loss"], abs=1e-4)
     assert scores["accuracy"] == pytest.approx(kept_row(out, metrics)["val_accuracy"])
-    # The per-domain figures are the record's, and they add up: the confusion matrix holds every image once.
-    assert scores["per_domain"] == pytest.approx(kept_row(out, metrics)["val_per_class"])
-    assert scores["confusion"] == kept_row(out, metrics)["val_confusion"]
-    assert sum(map(sum, scores["confusion"])) == scores["n"]
-    assert scores["balanced_accuracy"] == pytest.approx(sum(scores["per_domain"].values()) / 4)
 
     everything = evaluate_in_process(capsys, "sentiment", "--checkpoint", out, "--data", tiny_imdb, "--split", "all")
     assert everything["n"] == 24 and everything["split"] == "all"
