@@ -120,3 +120,15 @@ def test_save_and_load_round_trip(cls, seven_class_models, tmp_path):
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
     with torch.no_grad():
         assert_numerically_close(loaded(x), model(x))
+
+
+@VARIANTS
+def test_a_fresh_model_keeps_the_signal_alive_to_its_last_hidden_layer(cls, models):
+    """He initialisation: unit-variance input still reaches the classifier at its scale. PyTorch's default would
+    shrink it about sixfold in variance at every ReLU layer, to a few thousandths by the last hidden one."""
+    model = models[cls]
+    with torch.no_grad():
+        hidden = torch.randn(4, 3, 227, 227)
+        for layer in list(model.children())[:-1]:
+            hidden = layer(hidden)
+    assert 0.1 < hidden.pow(2).mean().sqrt() < 10
