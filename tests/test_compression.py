@@ -197,3 +197,35 @@ def test_the_hub_path_loads_a_compressed_repo(tmp_path, monkeypatch):
     assert asked[0][0] == "someone/hw3-alexnet" and COMPRESSED_FILE in asked[0][1]
     decoded = load_compressed(repo / COMPRESSED_FILE)
     assert torch.equal(model.state_dict()["linear16.weight"], decoded["linear16.weight"])
+
+
+class _Parsed(Exception):
+    """Stops training.compress once its flags are parsed, carrying them."""
+
+
+@pytest.mark.parametrize("name, flags, conv_density", [
+    ("alexnet", [], 0.5),
+    ("alexnet-large-kernel", [], 0.8),  # its registry defaults: the command its record shows remakes its file
+    ("alexnet-large-kernel", ["--conv-density", "0.6"], 0.6),  # a flag given still wins
+])
+def test_compression_takes_each_variants_own_defaults(tmp_path, monkeypatch, name, flags, conv_density):
+    from training import compress
+
+    (tmp_path / "training.json").write_text(json.dumps({"task": name}))
+
+    def parsed(args):
+        raise _Parsed(args)
+
+    monkeypatch.setattr(compress, "compress", parsed)
+    with pytest.raises(_Parsed) as stopped:
+        compress.main(["--checkpoint", str(tmp_path), *flags])
+    assert stopped.value.args[0].conv_density == conv_density
+
+
+def test_compressing_a_folder_that_is_not_an_alexnet_is_a_message(tmp_path, capsys):
+    from training import compress
+
+    (tmp_path / "training.json").write_text(json.dumps({"task": "sentiment-gru"}))
+    with pytest.raises(SystemExit) as exited:
+        compress.main(["--checkpoint", str(tmp_path)])
+    assert "does not name an AlexNet variant" in str(exited.value.code)

@@ -114,12 +114,18 @@ def score(model: nn.Module, loader: DataLoader, task: Task, world: Distributed, 
     return Scores.from_json({key: result[key] for key in ("accuracy", "loss", "n", *CLASS_SCORES)})
 
 
-def compress(args) -> CompressionRecord:
-    checkpoint, out = args.checkpoint, args.out or args.checkpoint
+def read_training(checkpoint: Path) -> tuple[str, dict]:
+    """(the AlexNet variant a checkpoint holds, its training record)."""
     run = json.loads((checkpoint / RUN_FILE).read_text()) if (checkpoint / RUN_FILE).is_file() else {}
     name = run.get("task", checkpoint.name)
     if name not in ALEXNET_VARIANTS:
         raise CheckpointError(f"{checkpoint}: {RUN_FILE} does not name an AlexNet variant ({name!r})")
+    return name, run
+
+
+def compress(args) -> CompressionRecord:
+    checkpoint, out = args.checkpoint, args.out or args.checkpoint
+    name, run = read_training(checkpoint)
     if not (checkpoint / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{checkpoint / WEIGHTS_FILE} is missing: compression starts from the dense weights")
     model = load_local(MODELS[name].cls, checkpoint).to(memory_format=torch.channels_last)
@@ -227,6 +233,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N images (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
+    # The variant's own defaults (MODELS[name].compression), so the command a record shows remakes its file.
+    picked, _ = parser.parse_known_args(argv)
+    try:
+        parser.set_defaults(**MODELS[read_training(picked.checkpoint)[0]].compression)
+    except (CheckpointError, OSError, ValueError) as error:
+        sys.exit(f"error: {error}")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv  # for the record's command
     if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):
