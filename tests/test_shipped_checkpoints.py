@@ -1,5 +1,6 @@
 """The trained checkpoints that ship in git load strictly and behave as trained models should."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 from hw3core import SentimentClassifier, ShakespeareWriter
 from hw3core.checkpoints import WEIGHTS_FILE, load_local
+from hw3core.registry import MODELS, models_of
 
 CHECKPOINTS = Path(__file__).parents[1] / "checkpoints"
 SENTIMENT = ["sentiment-gru", "sentiment-lstm"]
@@ -44,3 +46,21 @@ def test_writer_checkpoint_predicts_shakespeare_better_than_chance(name):
     with torch.no_grad():
         logits, _ = writer(torch.tensor([writer.encode("ROMEO:")]))
     assert writer.characters[int(logits.argmax())] == "\n"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_each_shipped_record_was_trained_by_its_recipe(name):
+    """The command a user is told (the recipe's defaults, with no other flags) trains what ships."""
+    spec = MODELS[name]
+    arguments = json.loads((CHECKPOINTS / name / "training.json").read_text())["arguments"]
+    expected = {**spec.recipe, **(spec.refit or {})}
+    assert {key: arguments.get(key) for key in expected} == expected
+
+
+@pytest.mark.parametrize("name", list(models_of("domain")))
+def test_each_shipped_alexnet_was_compressed_with_its_defaults(name):
+    conv_density = MODELS[name].compression.get("conv_density", 0.5)
+    layers = json.loads((CHECKPOINTS / name / "compression.json").read_text())["layers"]
+    pruned_convolutions = [layer for layer in layers if layer["name"].startswith("conv") and layer["density"] < 1]
+    assert pruned_convolutions
+    assert all(layer["density"] == pytest.approx(conv_density, abs=0.01) for layer in pruned_convolutions)
