@@ -226,7 +226,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--fc-density", type=float, default=0.05, help="share of each hidden linear layer's weights kept")
     parser.add_argument("--conv-bits", type=int, default=8, help="codebook bits of convolutions and the classifier")
     parser.add_argument("--fc-bits", type=int, default=4, help="codebook bits of the hidden linear layers")
-    parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs with the masks held")
+    parser.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs with the masks held")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--batch-size", type=int, default=64)
