@@ -92,7 +92,7 @@ def make_layers(features: list, num_classes: int, dropout: float) -> OrderedDict
 
 
 def init_weights(model: nn.Sequential) -> None:
-    """He initialisation (He et al., 2015) for every layer a ReLU follows, and small logits at the start.
+    """He initialisation (He et al., 2015) for every layer a ReLU follows; the last layer from N(0, 0.01²).
 
     PyTorch's default initialisation shrinks the signal's variance about sixfold at each ReLU layer, so an
     AlexNet without normalisation starts with near-zero activations and spends its first steps growing

@@ -36,8 +36,8 @@ RECIPES = {
     "shakespeare-lstm": _WRITER,
 }
 WRITER_REFIT = {"val_fraction": 0, "keep": "last"}  # no validation split: the last epoch is kept
-# training.compress's flags for an AlexNet, where its defaults do not suit: AlexNetLargeKernel's 21x21 and 7x7
-# convolutions lost more than a point of validation accuracy pruned to half, and keep 80%.
+# training.compress's flags for an AlexNet, where its defaults do not suit: pruned to half, an earlier
+# AlexNetLargeKernel's 21x21 and 7x7 convolutions lost more than a point of validation accuracy, so they keep 80%.
 COMPRESSION = {"alexnet-large-kernel": {"conv_density": 0.8}}
 
 

@@ -229,3 +229,12 @@ def test_compressing_a_folder_that_is_not_an_alexnet_is_a_message(tmp_path, caps
     with pytest.raises(SystemExit) as exited:
         compress.main(["--checkpoint", str(tmp_path)])
     assert "does not name an AlexNet variant" in str(exited.value.code)
+
+
+def test_compressing_a_folder_with_a_damaged_record_names_the_file(tmp_path):
+    from training import compress
+
+    (tmp_path / "training.json").write_text("{damaged")
+    with pytest.raises(SystemExit) as exited:
+        compress.main(["--checkpoint", str(tmp_path)])
+    assert "training.json is not a training record" in str(exited.value.code)

@@ -116,8 +116,11 @@ def score(model: nn.Module, loader: DataLoader, task: Task, world: Distributed, 
 
 def read_training(checkpoint: Path) -> tuple[str, dict]:
     """(the AlexNet variant a checkpoint holds, its training record)."""
-    run = json.loads((checkpoint / RUN_FILE).read_text()) if (checkpoint / RUN_FILE).is_file() else {}
-    name = run.get("task", checkpoint.name)
+    try:
+        run = json.loads((checkpoint / RUN_FILE).read_text()) if (checkpoint / RUN_FILE).is_file() else {}
+    except ValueError as error:
+        raise CheckpointError(f"{checkpoint / RUN_FILE} is not a training record: {error}") from None
+    name = run.get("task", checkpoint.name) if isinstance(run, dict) else None
     if name not in ALEXNET_VARIANTS:
         raise CheckpointError(f"{checkpoint}: {RUN_FILE} does not name an AlexNet variant ({name!r})")
     return name, run
@@ -237,7 +240,7 @@ def main(argv=None) -> dict:
     picked, _ = parser.parse_known_args(argv)
     try:
         parser.set_defaults(**MODELS[read_training(picked.checkpoint)[0]].compression)
-    except (CheckpointError, OSError, ValueError) as error:
+    except (CheckpointError, OSError) as error:
         sys.exit(f"error: {error}")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv  # for the record's command
