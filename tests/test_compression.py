@@ -213,7 +213,8 @@ def test_compression_takes_each_variants_own_defaults(tmp_path, monkeypatch, nam
 
     (tmp_path / "training.json").write_text(json.dumps({"task": name}))
 
-    def parsed(args):
+    def parsed(args, run):
+        assert run.task == name
         raise _Parsed(args)
 
     monkeypatch.setattr(compress, "compress", parsed)
@@ -238,3 +239,13 @@ def test_compressing_a_folder_with_a_damaged_record_names_the_file(tmp_path):
     with pytest.raises(SystemExit) as exited:
         compress.main(["--checkpoint", str(tmp_path)])
     assert "training.json is not a training record" in str(exited.value.code)
+
+
+def test_compressing_a_folder_without_a_training_record_is_a_message(tmp_path):
+    from training import compress
+
+    folder = tmp_path / "alexnet"  # named for a variant, so only the missing record can stop it
+    folder.mkdir()
+    with pytest.raises(SystemExit) as exited:
+        compress.main(["--checkpoint", str(folder)])
+    assert "records no validation split" in str(exited.value.code)

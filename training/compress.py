@@ -37,7 +37,7 @@ from hw3core.checkpoints import (
     load_local,
 )
 from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE, save_compressed
-from hw3core.records import CompressionRecord, RecordError, Scores, read_run
+from hw3core.records import CompressionRecord, RecordError, RunRecord, Scores, read_run
 from hw3core.registry import MODELS
 from training import hub, train_alexnet
 from training.data import DataError, ImageFolderDataset, collate_images, find_pacs_root, pacs_samples
@@ -114,26 +114,28 @@ def score(model: nn.Module, loader: DataLoader, task: Task, world: Distributed, 
     return Scores.from_json({key: result[key] for key in ("accuracy", "loss", "n", *CLASS_SCORES)})
 
 
-def read_training(checkpoint: Path) -> tuple[str, dict]:
-    """(the AlexNet variant a checkpoint holds, its training record)."""
+def read_training(checkpoint: Path) -> RunRecord:
+    """The training record of an AlexNet checkpoint; its ``task`` names the variant."""
+    path = checkpoint / RUN_FILE
     try:
-        run = json.loads((checkpoint / RUN_FILE).read_text()) if (checkpoint / RUN_FILE).is_file() else {}
-    except ValueError as error:
-        raise CheckpointError(f"{checkpoint / RUN_FILE} is not a training record: {error}") from None
-    name = run.get("task", checkpoint.name) if isinstance(run, dict) else None
-    if name not in ALEXNET_VARIANTS:
-        raise CheckpointError(f"{checkpoint}: {RUN_FILE} does not name an AlexNet variant ({name!r})")
-    return name, run
+        run = RunRecord.from_json(json.loads(path.read_text())) if path.is_file() else RunRecord()
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{path} is not a training record: {error}") from None
+    run.task = run.task or checkpoint.name  # a folder without a record is named for its variant
+    if run.task not in ALEXNET_VARIANTS:
+        raise CheckpointError(f"{checkpoint}: {RUN_FILE} does not name an AlexNet variant ({run.task!r})")
+    return run
 
 
-def compress(args) -> CompressionRecord:
-    checkpoint, out = args.checkpoint, args.out or args.checkpoint
-    name, run = read_training(checkpoint)
+def compress(args, run: RunRecord) -> CompressionRecord:
+    checkpoint, out, name = args.checkpoint, args.out or args.checkpoint, run.task
+    split = run.split
+    if not split:  # scoring needs the images training held out, and only the record names them
+        raise CheckpointError(f"{checkpoint / RUN_FILE} is missing or records no validation split")
     if not (checkpoint / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{checkpoint / WEIGHTS_FILE} is missing: compression starts from the dense weights")
     model = load_local(MODELS[name].cls, checkpoint).to(memory_format=torch.channels_last)
     root = resolve_data(args.data)
-    split = run["split"]
     train, val = train_alexnet.split_samples(pacs_samples(root), split["val_fraction"], split["seed"], args.limit)
     if not args.limit and sorted(path for path, _ in val) != sorted(split["val_files"]):
         raise DataError(f"{root} does not give the validation split recorded in {checkpoint / RUN_FILE}")
@@ -142,10 +144,10 @@ def compress(args) -> CompressionRecord:
     start = time.perf_counter()
     world = Distributed()
     torch.manual_seed(args.seed)
-    smoothing = run.get("arguments", {}).get("label_smoothing", 0.0)
-    crop_scale = run.get("arguments", {}).get("crop_scale", 0.5)  # fine-tuning sees the crops training saw
+    smoothing = run.arguments.get("label_smoothing", 0.0)
+    crop_scale = run.arguments.get("crop_scale", 0.5)  # fine-tuning sees the crops training saw
     # Fine-tuning draws the domains as training did (runs before balanced sampling drew every image once).
-    balanced = run.get("arguments", {}).get("sampling", "uniform") == "balanced"
+    balanced = run.arguments.get("sampling", "uniform") == "balanced"
     task = Task(name, model, ImageFolderDataset(root, train, augment=True, crop_scale=crop_scale),
                 ImageFolderDataset(root, val),
                 collate_images, lambda m, b: train_alexnet.batch_metrics(m, b, smoothing), cpu_bfloat16=True,
@@ -239,9 +241,10 @@ def main(argv=None) -> dict:
     # The variant's own defaults (MODELS[name].compression), so the command a record shows remakes its file.
     picked, _ = parser.parse_known_args(argv)
     try:
-        parser.set_defaults(**MODELS[read_training(picked.checkpoint)[0]].compression)
+        run = read_training(picked.checkpoint)
     except (CheckpointError, OSError) as error:
         sys.exit(f"error: {error}")
+    parser.set_defaults(**MODELS[run.task].compression)
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv  # for the record's command
     if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):
@@ -251,7 +254,7 @@ def main(argv=None) -> dict:
     if not (1 <= args.conv_bits <= 8 and 1 <= args.fc_bits <= 8) or args.epochs < 0 or args.lr <= 0:
         parser.error("--conv-bits and --fc-bits must be 1 to 8, --epochs at least 0 and --lr positive")
     try:
-        record = compress(args)
+        record = compress(args, run)
     except (CheckpointError, DataError, RecordError) as error:
         sys.exit(f"error: {error}")
     print(json.dumps({stage: round(scores.accuracy, 4) for stage, scores in record.validation.items()}
