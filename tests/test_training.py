@@ -105,8 +105,11 @@ def evaluate_in_process(capsys, *argv) -> dict:
 def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
     out = tmp_path / "alexnet"
     check_ok(run_module("training.train_alexnet", "--variant", "alexnet", "--data", tiny_pacs, "--limit", 4,
-                        "--epochs", 1, "--batch-size", 2, "--workers", 0, "--out", out))
+                        "--epochs", 1, "--batch-size", 2, "--workers", 0, "--dropout", 0.3, "--out", out))
     metrics = check_checkpoint(out, "alexnet", 1, "training.train_alexnet")
+    # The rate is the model's own config, so the weights load back with it (and a compression keeps it).
+    assert [m.p for m in load_local(MODELS["alexnet"].cls, out).modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3]
+    assert "with dropout (0.3) on" in (out / "README.md").read_text()
     split = json.loads((out / "training.json").read_text())["split"]
     assert split["total"] == 24 and split["train"] == split["val"] == len(split["val_files"]) == 4
 
@@ -152,13 +155,14 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
 
 def alexnet_args(data, variant: str) -> argparse.Namespace:
     return argparse.Namespace(variant=variant, data=data, val_fraction=0.1, seed=0, limit=4,
-                              label_smoothing=0.1, no_augment=False, crop_scale=0.5, sampling="balanced")
+                              label_smoothing=0.1, no_augment=False, crop_scale=0.5, sampling="balanced", dropout=0.25)
 
 
 @pytest.mark.parametrize("variant", sorted(set(ALEXNET_VARIANTS) - {"alexnet"}))
 def test_other_alexnet_variants_build_and_take_a_step(tiny_pacs, variant):
     task = train_alexnet.build_task(alexnet_args(tiny_pacs, variant))
     assert type(task.model) is ALEXNET_VARIANTS[variant]
+    assert [m.p for m in task.model.modules() if isinstance(m, nn.Dropout)] == [0.25, 0.25]  # --dropout
     assert task.name == variant and task.name in MODELS
     assert len(task.train_set) == len(task.val_set) == 4
 

@@ -59,7 +59,8 @@ def build_task(args) -> Task:
     samples = pacs_samples(root)
     train, val = split_samples(samples, args.val_fraction, args.seed, args.limit)
     torch.manual_seed(args.seed)
-    model = ALEXNET_VARIANTS[args.variant](num_classes=len(DOMAINS)).to(memory_format=torch.channels_last)
+    model = ALEXNET_VARIANTS[args.variant](num_classes=len(DOMAINS), dropout=args.dropout)
+    model = model.to(memory_format=torch.channels_last)
     return Task(
         name=args.variant,
         model=model,
@@ -94,6 +95,8 @@ def main(argv=None):
                         help="the smallest share of an image a random training crop covers")
     parser.add_argument("--sampling", choices=["balanced", "uniform"], default="balanced",
                         help="draw each domain equally often (with replacement), or every image once per epoch")
+    parser.add_argument("--dropout", type=float, default=0.5,
+                        help="the rate of the tables' two dropout layers, before the first two linear layers")
     common_arguments(parser)
     return run(parser, build_task, lambda args: args.variant, argv, DATA_FLAGS)
 
