@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from training.loop import WeightedShardSampler, class_tally, kept_epoch, per_class_scores
-from training.train_alexnet import balanced_weights
+from training.train_alexnet import balanced_weights, draw_weights
 
 CLASSES = ("a", "b", "c")
 
@@ -40,6 +40,17 @@ def test_balanced_weights_draw_each_domain_equally_often():
     assert len(sampler) == sum(drawn.values()) == len(labels)
     for label in range(3):
         assert drawn[label] == pytest.approx(len(labels) / 3, rel=0.15)
+
+
+def test_domain_weights_set_each_domains_share_of_the_draws():
+    labels = [0] * 600 + [1] * 300 + [2] * 100
+    drawn = Counter(labels[i] for i in WeightedShardSampler(draw_weights(labels, "balanced", [2, 1, 1]), seed=0))
+    for label, share in enumerate([0.5, 0.25, 0.25]):  # balanced, then in proportion to the weights
+        assert drawn[label] == pytest.approx(share * len(labels), rel=0.15)
+    drawn = Counter(labels[i] for i in WeightedShardSampler(draw_weights(labels, "uniform", [1, 2, 3]), seed=0))
+    for label, share in enumerate([0.4, 0.4, 0.2]):  # uniform: each image's chance scaled by its domain's weight
+        assert drawn[label] == pytest.approx(share * len(labels), rel=0.15)
+    assert draw_weights(labels, "uniform", None) is None  # every image once per epoch, shuffled
 
 
 def test_the_weighted_sampler_is_seeded_by_epoch_and_shards_across_ranks():

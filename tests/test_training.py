@@ -105,7 +105,8 @@ def evaluate_in_process(capsys, *argv) -> dict:
 def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
     out = tmp_path / "alexnet"
     check_ok(run_module("training.train_alexnet", "--variant", "alexnet", "--data", tiny_pacs, "--limit", 4,
-                        "--epochs", 1, "--batch-size", 2, "--workers", 0, "--dropout", 0.3, "--out", out))
+                        "--epochs", 1, "--batch-size", 2, "--workers", 0, "--dropout", 0.3,
+                        "--domain-weights", 1, 1, 2, 2, "--out", out))
     metrics = check_checkpoint(out, "alexnet", 1, "training.train_alexnet")
     # The rate is the model's own config, so the weights load back with it (and a compression keeps it).
     assert [m.p for m in load_local(MODELS["alexnet"].cls, out).modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3]
@@ -142,6 +143,7 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
     assert rescored["loss"] == pytest.approx(record["validation"]["compressed"]["loss"], rel=1e-4, abs=1e-4)
     assert rescored["confusion"] == record["validation"]["compressed"]["confusion"]
     assert record["fine_tune"]["sampling"] == "balanced"  # as the run trained
+    assert record["fine_tune"]["domain_weights"] == [1, 1, 2, 2]
     card = (compressed / "README.md").read_text()
     assert "## Compressed" in card
     # The card gives the shipped weights' figures per domain, rendered from the records training and compression wrote.
@@ -155,7 +157,8 @@ def test_alexnet_trains_saves_and_evaluates(tiny_pacs, tmp_path, capsys):
 
 def alexnet_args(data, variant: str) -> argparse.Namespace:
     return argparse.Namespace(variant=variant, data=data, val_fraction=0.1, seed=0, limit=4,
-                              label_smoothing=0.1, no_augment=False, crop_scale=0.5, sampling="balanced", dropout=0.25)
+                              label_smoothing=0.1, no_augment=False, crop_scale=0.5, sampling="balanced", dropout=0.25,
+                              domain_weights=None)
 
 
 @pytest.mark.parametrize("variant", sorted(set(ALEXNET_VARIANTS) - {"alexnet"}))
@@ -371,6 +374,12 @@ def test_bad_flags_are_refused_before_any_work(tiny_text, tmp_path, capsys, flag
 def test_a_crop_scale_outside_zero_to_one_is_refused(tiny_pacs, tmp_path, capsys, scale):
     err = bad_run(capsys, train_alexnet.main, ["--data-dir", tiny_pacs, "--crop-scale", scale, "--out", tmp_path / "a"])
     assert "--crop-scale" in err and not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("weights", [["1", "1", "0", "1"], ["1", "2"], ["1", "1", "1", "x"]])
+def test_domain_weights_must_be_four_positive_numbers(tiny_pacs, tmp_path, capsys, weights):
+    err = bad_run(capsys, train_alexnet.main, ["--data", tiny_pacs, "--domain-weights", *weights, "--out", tmp_path / "a"])
+    assert "--domain-weights" in err and not (tmp_path / "a").exists()
 
 
 def test_training_crops_cover_at_least_crop_scale_of_the_image(monkeypatch):

@@ -147,14 +147,14 @@ def compress(args, run: RunRecord) -> CompressionRecord:
     smoothing = run.arguments.get("label_smoothing", 0.0)
     crop_scale = run.arguments.get("crop_scale", 0.5)  # fine-tuning sees the crops training saw
     # Fine-tuning draws the domains as training did (runs before balanced sampling drew every image once).
-    balanced = run.arguments.get("sampling", "uniform") == "balanced"
+    sampling = run.arguments.get("sampling", "uniform")
+    weights = train_alexnet.draw_weights([label for _, label in train], sampling, run.arguments.get("domain_weights"))
     task = Task(name, model, ImageFolderDataset(root, train, augment=True, crop_scale=crop_scale),
                 ImageFolderDataset(root, val),
                 collate_images, lambda m, b: train_alexnet.batch_metrics(m, b, smoothing), cpu_bfloat16=True,
                 classes=DOMAINS)
     amp = uses_bfloat16(task, world.device, True)
-    sampler = WeightedShardSampler(train_alexnet.balanced_weights([label for _, label in train]), seed=args.seed) \
-        if balanced else None
+    sampler = WeightedShardSampler(weights, seed=args.seed) if weights else None
     train_loader = DataLoader(task.train_set, args.batch_size, shuffle=sampler is None, sampler=sampler,
                               collate_fn=collate_images)
     val_loader = DataLoader(task.val_set, 64, collate_fn=collate_images)
@@ -198,7 +198,7 @@ def compress(args, run: RunRecord) -> CompressionRecord:
         wall_seconds=time.perf_counter() - start,
         fine_tune={"epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay,
                    "schedule": FINE_TUNE_SCHEDULE, "batch_size": args.batch_size, "label_smoothing": smoothing,
-                   "sampling": "balanced" if balanced else "uniform"},
+                   "sampling": sampling, "domain_weights": run.arguments.get("domain_weights")},
         validation=record,
         dense_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
         compressed_bytes=(out / COMPRESSED_FILE).stat().st_size,

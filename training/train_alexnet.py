@@ -34,17 +34,32 @@ def batch_metrics(model, batch, label_smoothing: float = 0.0):
     return loss, (logits.argmax(1) == labels).sum(), len(labels), class_tally(logits, labels, len(DOMAINS))
 
 
-def balanced_weights(labels: list[int]) -> list[float]:
+def balanced_weights(labels: list[int], shares: list[float] | None = None) -> list[float]:
     """A weight per example that gives every domain the same share of the draws (PACS has twice as many
-    sketches as photos, and sketches are the easy domain)."""
+    sketches as photos, and sketches are the easy domain), or with ``shares`` (one per domain) a share
+    in proportion to its own."""
     counts = Counter(labels)
-    return [1 / counts[label] for label in labels]
+    return [(shares[label] if shares else 1) / counts[label] for label in labels]
+
+
+def draw_weights(labels: list[int], sampling: str, domain_weights: list[float] | None) -> list[float] | None:
+    """The training sampler's weight per example, or None to shuffle every image once per epoch."""
+    if sampling == "balanced":
+        return balanced_weights(labels, domain_weights)
+    return [domain_weights[label] for label in labels] if domain_weights else None
 
 
 def split_samples(samples: list[tuple[str, int]], val_fraction: float, seed: int, limit: int | None):
     train_ids, val_ids = stratified_split([label for _, label in samples], val_fraction, seed)
     train_ids, val_ids = seeded_subset(train_ids, limit, seed), seeded_subset(val_ids, limit, seed)
     return [samples[i] for i in train_ids], [samples[i] for i in val_ids]
+
+
+def positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def fraction(text: str) -> float:
@@ -70,7 +85,7 @@ def build_task(args) -> Task:
         batch_metrics=partial(batch_metrics, label_smoothing=args.label_smoothing),
         cpu_bfloat16=True,
         classes=DOMAINS,
-        sample_weights=balanced_weights([label for _, label in train]) if args.sampling == "balanced" else None,
+        sample_weights=draw_weights([label for _, label in train], args.sampling, args.domain_weights),
         metadata={"data": "PACS", "classes": list(DOMAINS), "split": {
             "seed": args.seed, "val_fraction": args.val_fraction, "stratified_by": "domain", "total": len(samples),
             "train": len(train), "val": len(val), "val_files": [path for path, _ in val],
@@ -95,6 +110,8 @@ def main(argv=None):
                         help="the smallest share of an image a random training crop covers")
     parser.add_argument("--sampling", choices=["balanced", "uniform"], default="balanced",
                         help="draw each domain equally often (with replacement), or every image once per epoch")
+    parser.add_argument("--domain-weights", type=positive, nargs=len(DOMAINS), metavar="W", default=None,
+                        help=f"scale each domain's draws by its weight ({', '.join(DOMAINS)}), on top of --sampling")
     parser.add_argument("--dropout", type=float, default=0.5,
                         help="the rate of the tables' two dropout layers, before the first two linear layers")
     common_arguments(parser)
