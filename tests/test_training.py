@@ -363,6 +363,8 @@ def bad_run(capsys, main, argv) -> str:
     (["--push-to-hub", "not a repo id"], "not a Hub repo id"),
     (["--push-to-hub", "../../etc"], "not a Hub repo id"),
     (["--cell", "transformer"], "invalid choice"),
+    (["--dropout", "1"], "--dropout must be a rate"),
+    (["--dropout", "-0.1"], "--dropout must be a rate"),
 ])
 def test_bad_flags_are_refused_before_any_work(tiny_text, tmp_path, capsys, flags, message):
     err = bad_run(capsys, train_shakespeare.main, ["--data", tiny_text, "--out", tmp_path / "out", *flags])
@@ -374,6 +376,12 @@ def test_bad_flags_are_refused_before_any_work(tiny_text, tmp_path, capsys, flag
 def test_a_crop_scale_outside_zero_to_one_is_refused(tiny_pacs, tmp_path, capsys, scale):
     err = bad_run(capsys, train_alexnet.main, ["--data-dir", tiny_pacs, "--crop-scale", scale, "--out", tmp_path / "a"])
     assert "--crop-scale" in err and not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("main", [train_alexnet.main, train_sentiment.main])
+def test_a_dropout_rate_outside_zero_to_one_is_refused(tiny_pacs, tmp_path, capsys, main):
+    err = bad_run(capsys, main, ["--data", tiny_pacs, "--dropout", "1.5", "--out", tmp_path / "a"])
+    assert "--dropout must be a rate in [0, 1)" in err and not (tmp_path / "a").exists()
 
 
 @pytest.mark.parametrize("weights", [["1", "1", "0", "1"], ["1", "2"], ["1", "1", "1", "x"]])

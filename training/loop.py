@@ -179,6 +179,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--epochs, --batch-size, --lr and --limit must be positive")
     if args.weight_decay < 0 or not 0 <= args.warmup < 1:
         parser.error("--weight-decay must be at least 0 and --warmup a fraction in [0, 1)")
+    if not 0 <= getattr(args, "dropout", 0) < 1:  # every training script has it, each with its own meaning
+        parser.error("--dropout must be a rate in [0, 1)")
     if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):
         parser.error(f"--push-to-hub {args.push_to_hub!r} is not a Hub repo id (expected 'owner/name')")
 
