@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from demos.model_store import ModelStore
 from hw3core import ALEXNET_VARIANTS, CELLS
 from hw3core.checkpoints import PLOT_FILES, load_local
-from hw3core.records import RunRecord
+from hw3core.records import RunRecord, read_run
 from hw3core.registry import MODELS
 from tiny_data import (
     REPO,
@@ -333,6 +333,24 @@ def test_shakespeare_refit_on_all_the_text_records_the_run_that_chose_it(tiny_te
     result = run_module("training.evaluate", "shakespeare", "--checkpoint", refit, "--data", tiny_text)
     assert result.returncode != 0 and "no part of it is held out" in result.stderr
     assert evaluate_cli("shakespeare", refit, tiny_text, "--split", "all")["n"] == len(tiny_text.read_text()) - 1
+
+
+def test_new_weights_remove_what_compress_made_from_the_old(tiny_pacs, tmp_path, capsys):
+    out = tmp_path / "alexnet"
+    flags = [str(flag) for flag in ["--variant", "alexnet", "--data", tiny_pacs, "--limit", 4, "--epochs", 1,
+                                    "--batch-size", 2, "--out", out]]
+    train_alexnet.main(flags)
+    # What training.compress writes beside the weights (stand-ins: only their names matter here).
+    derived = [out / "compressed.safetensors", out / "compression.json"]
+    for path in derived:
+        path.write_text("{}")
+    train_alexnet.main([*flags, "--resume"])  # nothing left to train: the weights, and what was made of them, stay
+    assert all(path.is_file() for path in derived)
+    capsys.readouterr()
+    train_alexnet.main(flags)  # a fresh run: new weights
+    assert not any(path.exists() for path in derived)
+    assert "removed compressed.safetensors and compression.json" in capsys.readouterr().out
+    assert (out / "model.safetensors").is_file() and read_run(out).compression is None
 
 
 # ----- Bad input: a message and a non-zero exit, never a traceback -----

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from hw3core.checkpoints import METRICS_FILE, RUN_FILE, is_valid_repo_id
+from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE
 from hw3core.numerics import flush_denormals
 from hw3core.records import Epoch, RunRecord
 from hw3core.registry import MODELS
@@ -357,6 +358,16 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _remove_what_compress_made(out: Path) -> None:
+    """New weights replace the folder's: the compressed weights and their record, made by training.compress
+    from the old ones, would otherwise be shown with the new run's record (and served once the dense file goes)."""
+    stale = [name for name in (COMPRESSED_FILE, COMPRESSION_FILE) if (out / name).is_file()]
+    for name in stale:
+        (out / name).unlink()
+    if stale:
+        print(f"removed {' and '.join(stale)} from {out}: training.compress made them from the weights this run replaces")
+
+
 def _save_model(model: nn.Module, out: Path) -> None:
     """save_pretrained into a scratch folder, then move each file over the old one."""
     scratch = out / ".saving"
@@ -454,6 +465,7 @@ def fit(task: Task, config: TrainingConfig) -> list[dict]:
             run.update(_run_record(task, config, world, history, amp))
             kept = kept_epoch(history, config.keep)
             if kept == history[-1]["epoch"]:
+                _remove_what_compress_made(out)
                 _save_model(model, out)
             run["kept_epoch"] = kept
             record = RunRecord.from_json(run, [Epoch.from_json(row) for row in history])
