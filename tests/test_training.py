@@ -5,6 +5,7 @@ resume state), so one variant trains end to end and the other two take one step 
 """
 
 import argparse
+import fnmatch
 import importlib
 import json
 import math
@@ -32,7 +33,7 @@ from tiny_data import (
     run_module,
     tiny_reviews,
 )
-from training import evaluate, loop, train_alexnet, train_sentiment, train_shakespeare
+from training import evaluate, hub, loop, train_alexnet, train_sentiment, train_shakespeare
 from training.data import collate_images, split_text
 from training.loop import Distributed, Task, run_epoch
 
@@ -442,6 +443,25 @@ def test_push_to_hub_offline_keeps_the_checkpoint(tiny_text, tmp_path):
     assert "Traceback" not in result.stderr
     check_checkpoint(out, "shakespeare-gru", 1, "training.train_shakespeare")
     assert "--push-to-hub someone/hw3-shakespeare" in json.loads((out / "training.json").read_text())["command"]
+
+
+def test_a_push_replaces_what_the_repo_held(tmp_path, monkeypatch):
+    calls = []
+
+    class RecordingApi:  # the Hub cannot be reached from the tests: record what would be sent
+        def create_repo(self, repo_id, **kwargs):
+            pass
+
+        def upload_folder(self, **kwargs):
+            calls.append(kwargs)
+
+    monkeypatch.setattr(hub, "HfApi", RecordingApi)
+    assert hub.push(tmp_path, "someone/hw3-alexnet")
+    (sent,) = calls
+    # A compressed file or record left on the Hub by an earlier push goes (the repo's .gitattributes never does).
+    remote_leftovers = ["compressed.safetensors", "compression.json", "model.safetensors"]
+    assert all(fnmatch.fnmatch(name, sent["delete_patterns"]) for name in remote_leftovers)
+    assert fnmatch.fnmatch("resume.pt", sent["ignore_patterns"][0])  # the resume state is never sent
 
 
 # ----- The command a user is told trains the model that ships -----

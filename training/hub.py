@@ -34,12 +34,15 @@ def write_model_card(folder: Path, description: str, record: RunRecord) -> None:
 
 
 def push(folder: Path, repo_id: str) -> bool:
-    """Uploads the checkpoint folder (weights, config, metrics, plots, card; not the resume state)."""
+    """Uploads the checkpoint folder (weights, config, metrics, plots, card; not the resume state) in place of
+    what the repo held."""
     api = HfApi()
     try:
         api.create_repo(repo_id, exist_ok=True)
+        # The repo becomes the folder: an earlier push's weights or compression record, absent from it now,
+        # would otherwise be served and shown with this one's (the Hub keeps them in the repo's history).
         api.upload_folder(repo_id=repo_id, folder_path=folder, ignore_patterns=["resume.pt", "*.tmp", ".saving/*"],
-                          commit_message=f"Upload {folder.name} from the hw3 demo suite")
+                          delete_patterns="*", commit_message=f"Upload {folder.name} from the hw3 demo suite")
     except OfflineModeIsEnabled:
         print(f"not pushed to {repo_id}: offline mode is on (HF_HUB_OFFLINE); the checkpoint is in {folder}",
               file=sys.stderr)
