@@ -20,8 +20,8 @@ from demos.sentiment import clean_review
 from demos.uploads import UPLOADS, Held, UploadedModels
 from demos.writer import check_prime
 from hw3core.check import ALEXNETS, CHOICES, check
-from hw3core.check_text import CELL_KEYS
-from hw3core.student import SAVE_STATE_DICT, StudentFileError
+from hw3core.check.student import SAVE_STATE_DICT, StudentFileError
+from hw3core.check.text import CELL_KEYS
 
 LOG = logging.getLogger(__name__)
 

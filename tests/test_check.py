@@ -26,9 +26,9 @@ from torch import nn
 
 from hw3core import AlexNet, AlexNetAvgPooling, AlexNetLargeKernel, ShakespeareWriter, check_model
 from hw3core.check import check
+from hw3core.check.student import StudentFileError
+from hw3core.check.tables import CELL_PARAMETERS, TABLES, TOTALS, weighted_rows
 from hw3core.explain import layer_table
-from hw3core.student import StudentFileError
-from hw3core.tables import CELL_PARAMETERS, TABLES, TOTALS, weighted_rows
 
 REVIEWS = ["a great film , I loved it", "boring and bad , not good at all", "the film was not bad"]
 SHAKESPEARE = "ROMEO:\nWill't Marcius Coriolanus and envy of smelling!\nJULIET:\nAre there incensed to my feet?\n"

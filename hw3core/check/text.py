@@ -5,12 +5,12 @@ count_parameters at the assignment's sizes."""
 import torch
 from torch import Tensor, nn
 
-from hw3core.report import Checked, Report, RowResult
+from hw3core.check.cells import CellLayout, read_cell
+from hw3core.check.report import Checked, Report, RowResult
+from hw3core.check.starter import StarterSentiment
+from hw3core.check.student import SAVE_WITH_VOCABULARY, Layer, StudentWeights, parameter_count
+from hw3core.check.tables import CELL_GATES, CELL_PARAMETERS, CELL_SIZES
 from hw3core.rnn_cells import CELLS
-from hw3core.student import SAVE_WITH_VOCABULARY, Layer, StudentWeights, parameter_count
-from hw3core.student_cells import CellLayout, read_cell
-from hw3core.student_text import StarterSentiment
-from hw3core.tables import CELL_GATES, CELL_PARAMETERS, CELL_SIZES
 from hw3core.text_models import ShakespeareWriter
 
 TEXT_MODELS = ("SentimentClassification", "SentenceGeneration")

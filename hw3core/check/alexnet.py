@@ -6,11 +6,11 @@ import math
 import torch
 from torch import Tensor, nn
 
-from hw3core.layer_summary import summary_rows
+from hw3core.check.layer_summary import summary_rows
+from hw3core.check.report import Checked, Report, RowResult
+from hw3core.check.student import Layer, StudentWeights, layers, parameter_count
+from hw3core.check.tables import PACS_CATEGORIES, TOTALS, Row, weighted_rows
 from hw3core.registry import ALEXNET_VARIANTS
-from hw3core.report import Checked, Report, RowResult
-from hw3core.student import Layer, StudentWeights, layers, parameter_count
-from hw3core.tables import PACS_CATEGORIES, TOTALS, Row, weighted_rows
 
 ALEXNETS = {cls.__name__: cls for cls in ALEXNET_VARIANTS.values()}  # "AlexNet" -> AlexNet, ...
 MAX_EXTRA_ROWS = 10  # layers the table does not have, listed one by one

@@ -6,25 +6,21 @@ In a notebook: ``from hw3core import check_model; check_model(model, "AlexNet")`
 
 Given a state dict (or a file holding one, or an ``nn.Module``) and optionally the class it should be,
 the check names the assignment's class it is, compares it row by row with that class's table
-(``hw3core.tables``), and names each problem by its row with its likely cause. An ``nn.Module`` is
+(``hw3core.check.tables``), and names each problem by its row with its likely cause. An ``nn.Module`` is
 also run on one (1, 3, 227, 227) image, and each layer's type, output shape and parameter count are
 compared, as torchsummary lists them. Where the weights fit one of this project's classes exactly,
 they are loaded into it (``Checked.model``), so the app can run them beside ours; a layout that
 cannot be mapped without guessing is checked for shapes only, and the report says why.
 
-This module picks the check; the AlexNets are checked in ``hw3core.check_alexnet`` (a module's layers
-listed by ``hw3core.layer_summary``), the text models in ``hw3core.check_text``, and both write a
-``hw3core.report.Report``.
+This module picks the check; the AlexNets are checked in ``hw3core.check.alexnet`` (a module's layers
+listed by ``hw3core.check.layer_summary``), the text models in ``hw3core.check.text``, and both write a
+``hw3core.check.report.Report``.
 """
 
-import argparse
-import json
-import sys
-
-from hw3core.check_alexnet import ALEXNETS, check_alexnet
-from hw3core.check_text import TEXT_MODELS, check_text
-from hw3core.report import Checked, Report
-from hw3core.student import StudentFileError, layers, read_weights
+from hw3core.check.alexnet import ALEXNETS, check_alexnet
+from hw3core.check.report import Checked, Report
+from hw3core.check.student import StudentFileError, layers, read_weights
+from hw3core.check.text import TEXT_MODELS, check_text
 
 MODELS = (*ALEXNETS, *TEXT_MODELS)
 CHOICES = ("auto", *MODELS)
@@ -60,23 +56,3 @@ def check_model(source, model: str = "auto") -> Report:
     report = check(source, model).report
     print(report.text())
     return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hw3core.check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("file", help="a state dict (torch.save), a safetensors file, or a checkpoint folder")
-    parser.add_argument("--model", choices=CHOICES, default="auto", help="the class it should be (default: auto)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    args = parser.parse_args(argv)
-    try:
-        report = check(args.file, args.model).report
-    except StudentFileError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(report.as_json(), indent=2, ensure_ascii=False) if args.json else report.text())
-    return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
