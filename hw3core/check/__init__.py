@@ -17,24 +17,40 @@ listed by ``hw3core.check.layer_summary``), the text models in ``hw3core.check.t
 ``hw3core.check.report.Report``.
 """
 
+from torch import nn
+
 from hw3core.check.alexnet import ALEXNETS, check_alexnet
+from hw3core.check.cell import CELL_NAMES, check_cell
+from hw3core.check.cells import read_cell
 from hw3core.check.report import Checked, Report
 from hw3core.check.student import StudentFileError, layers, read_weights
 from hw3core.check.text import TEXT_MODELS, check_text
 
-MODELS = (*ALEXNETS, *TEXT_MODELS)
-CHOICES = ("auto", *MODELS)
+CLASSES = (*ALEXNETS, *TEXT_MODELS, *CELL_NAMES)  # what a student's model can be checked as
+CHOICES = ("auto", *CLASSES)
 
 
-def check(source, model: str = "auto") -> Checked:
-    """Checks a file path, a checkpoint folder, a state dict or an nn.Module; ``model`` is one of CHOICES.
-    Raises StudentFileError (its message says why) for what cannot be read as weights at all."""
+def check(source, model: str = "auto", reading: str = "auto") -> Checked:
+    """Checks a file path, a checkpoint folder, a state dict, an nn.Module, or a cell's class (``GRUCell``,
+    ``LSTMCell``); ``model`` is one of CHOICES. Raises StudentFileError (its message says why) for what cannot
+    be read as weights at all."""
     if model not in CHOICES:
         raise ValueError(f"model must be one of {', '.join(CHOICES)}, not {model!r}")
+    if isinstance(source, type):
+        if not issubclass(source, nn.Module) or model not in CELL_NAMES:
+            raise StudentFileError(f"A class ({source.__name__}) is checked as a cell only: "
+                                   f"check({source.__name__}, \"LSTMCell\") or \"GRUCell\"; for a model, pass an instance.")
+        return check_cell(read_weights(nn.Module()), model, cls=source)
     weights = read_weights(source)
     found = layers(weights.state)
     if not found:
         raise StudentFileError("The state dict has no floating-point weights.")
+    if model in CELL_NAMES:
+        return check_cell(weights, model)
+    if model == "auto":
+        alone = read_cell({k: t for k, t in weights.state.items() if t.is_floating_point()}, None)
+        if alone.stacked is not None and alone.cell is not None:  # a cell's weights and nothing else
+            return check_cell(weights, alone.cell)
     text_like = any("embed" in layer.prefix.lower() for layer in found) or model in TEXT_MODELS
     if model in ALEXNETS and not any(layer.weight.ndim == 4 for layer in found):
         looks = " (it has an embedding: a text model? Pick auto)" if text_like else ""
@@ -44,7 +60,7 @@ def check(source, model: str = "auto") -> Checked:
     if model in ALEXNETS or (model == "auto" and any(layer.weight.ndim == 4 for layer in found) and not text_like):
         return check_alexnet(weights, found, model)
     if text_like or model in TEXT_MODELS:
-        return check_text(weights, found, model)
+        return check_text(weights, found, model, reading)
     report = Report(None, None, source=weights.source, problems=[(
         "Not one of the assignment's models: it has no convolutions (an AlexNet) and no embedding (a text model). "
         "Pick the class it should be to compare it row by row.")])
