@@ -30,7 +30,7 @@ CLASSES = (*ALEXNETS, *TEXT_MODELS, *CELL_NAMES)  # what a student's model can b
 CHOICES = ("auto", *CLASSES)
 
 
-def check(source, model: str = "auto", reading: str = "auto") -> Checked:
+def check(source, model: str = "auto", reading: str = "auto", images=None) -> Checked:
     """Checks a file path, a checkpoint folder, a state dict, an nn.Module, or a cell's class (``GRUCell``,
     ``LSTMCell``); ``model`` is one of CHOICES. Raises StudentFileError (its message says why) for what cannot
     be read as weights at all."""
@@ -58,7 +58,7 @@ def check(source, model: str = "auto", reading: str = "auto") -> Checked:
                         problems=[f"Not an AlexNet: it has no convolution weights{looks}."])
         return Checked(report, why_not_run="it is not an AlexNet")
     if model in ALEXNETS or (model == "auto" and any(layer.weight.ndim == 4 for layer in found) and not text_like):
-        return check_alexnet(weights, found, model)
+        return check_alexnet(weights, found, model, images)
     if text_like or model in TEXT_MODELS:
         return check_text(weights, found, model, reading)
     report = Report(None, None, source=weights.source, problems=[(
