@@ -82,7 +82,9 @@ def _run_forward(weights: StudentWeights, found: list[Layer], name: str, report:
     report.rows += rows
     # The weights fit, so what the listing of layers flagged is settled by running them: the forward's findings
     # (and the kernel, stride and padding of each layer) are the problems.
-    report.problems = problems
+    listed = [p for p in report.problems if not p.startswith("Forward:")]
+    failed = any(p.startswith("Forward: fails") for p in problems)  # then the listing's shapes say where
+    report.problems = list(dict.fromkeys([*listed, *problems] if failed else problems))
     if report.problems:
         return Checked(report, why_not_run="its forward differs from the table's")
     return Checked(report, ours)
