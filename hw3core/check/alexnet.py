@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from hw3core.check.alexnet_forward import compare_alexnet_forward
 from hw3core.check.layer_summary import summary_rows
-from hw3core.check.report import Checked, Report, RowResult
+from hw3core.check.report import Checked, Report, RowResult, forward_not_run
 from hw3core.check.student import Layer, StudentWeights, layers, parameter_count
 from hw3core.check.tables import PACS_CATEGORIES, TOTALS, Row, weighted_rows
 from hw3core.registry import ALEXNET_VARIANTS
@@ -16,8 +16,6 @@ from hw3core.registry import ALEXNET_VARIANTS
 ALEXNETS = {cls.__name__: cls for cls in ALEXNET_VARIANTS.values()}  # "AlexNet" -> AlexNet, ...
 SAME_WEIGHTS = ("AlexNet", "AlexNetAvgPooling")  # one state dict, two functions
 CLEAR_MARGIN = 0.5  # nats per image by which one pooling must beat the other to be taken without asking
-FILE_NOTE = ("A file holds weights, not code: your forward was not run. In a notebook, check_model(model) runs it "
-             "beside ours and names the mistake where they differ.")
 MAX_EXTRA_ROWS = 10  # layers the table does not have, listed one by one
 
 
@@ -50,7 +48,7 @@ def check_alexnet(weights: StudentWeights, found: list[Layer], model: str, image
         return Checked(report, why_not_run="it does not match the table")
     if model == "auto" and same_weights:
         return _settle_pooling(weights, found, report, images)
-    report.notes.append(FILE_NOTE)
+    report.notes.append(forward_not_run(name))
     return Checked(report, _ours(name, found))
 
 
@@ -104,11 +102,11 @@ def _settle_pooling(weights: StudentWeights, found: list[Layer], report: Report,
                                  f"it gets {right:.0%} right, with a loss of {loss:.2f} against {runner_up:.2f}. "
                                  "Pick the other class if yours pools the other way.")
             settled.reading = best
-            settled.notes.append(FILE_NOTE)
+            settled.notes.append(forward_not_run(best))
             return Checked(settled, candidates[best])
     why = ("AlexNet and AlexNetAvgPooling have the same weights, and a file holds no code to tell which pooling yours "
            "uses: pick AlexNet or AlexNetAvgPooling")
-    report.notes.append(f"Not run: {why}.")
+    report.notes += [f"Not run: {why}.", forward_not_run(report.model)]
     return Checked(report, why_not_run=why, readings=list(SAME_WEIGHTS))
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from hw3core.check.cell_forward import run_cell
 from hw3core.check.cells import CellLayout, read_cell
 from hw3core.check.compare import failure
-from hw3core.check.report import Checked, Report, RowResult
+from hw3core.check.report import Checked, Report, RowResult, forward_not_run
 from hw3core.check.student import StudentWeights
 from hw3core.check.tables import CELL_GATES, CELL_PARAMETERS, CELL_SIZES
 
@@ -57,8 +57,7 @@ def check_cell(weights: StudentWeights, name: str, cls: type | None = None) -> C
             if run.reading is not None and len(layout.readings) > 1 and not run.problems:
                 report.notes.append(f"Read as {run.reading.name} (the forward settles it).")
     if weights.module is None and cls is None:
-        report.notes.append("A file holds weights, not code: its forward was not run. In a notebook, "
-                            f"check_model(my_cell, \"{name}\") runs it beside the assignment's equations.")
+        report.notes.append(forward_not_run(name).replace("check_model(model", "check_model(cell"))
     report.problems = list(dict.fromkeys(report.problems))
     return Checked(report, why_not_run=NOT_RUN)
 

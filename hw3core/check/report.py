@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from torch import nn
 
 
+def forward_not_run(name: str) -> str:
+    """The note of a file's report: what it cannot check, and the notebook line that does."""
+    return (f"A file holds weights, not code: your forward was not run. In a notebook, from hw3core import "
+            f"check_model; check_model(model, \"{name}\") runs it beside ours and names the mistake where they "
+            "differ.")
+
+
 @dataclass
 class RowResult:
     row: str

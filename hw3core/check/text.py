@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from hw3core.check.cell_forward import run_cell
 from hw3core.check.cells import CellLayout, read_cell
-from hw3core.check.report import Checked, Report, RowResult
+from hw3core.check.report import Checked, Report, RowResult, forward_not_run
 from hw3core.check.starter import StarterSentiment
 from hw3core.check.student import SAVE_WITH_VOCABULARY, Layer, StudentWeights, parameter_count
 from hw3core.check.tables import CELL_GATES, CELL_PARAMETERS, CELL_SIZES
@@ -21,8 +21,6 @@ CELL_KEYS = {cell.__name__: key for key, cell in CELLS.items()}  # "GRUCell" -> 
 CLASSIFIER_NAMES = ("classif", "fc", "decoder", "head", "output", "linear")
 # A hidden size no one hard-codes: the student's cell class is built with it to see whether it is used.
 PROBE_HIDDEN_SIZE = 37
-FILE_NOTE = ("A file holds weights, not code: your forward was not run. In a notebook, check_model(model) runs it "
-             "beside ours and names the mistake where they differ.")
 
 
 def check_text(weights: StudentWeights, found: list[Layer], model: str, reading: str = "auto") -> Checked:
@@ -133,10 +131,10 @@ def check_text(weights: StudentWeights, found: list[Layer], model: str, reading:
         choices = [r.name for r in layout.readings]
         why = (f"its {layout.cell}'s weights can be read {len(choices)} ways that compute different functions (the "
                "shapes are the same), and a file holds no code to settle it: pick the one your forward uses")
-        report.notes.append(f"Not run: {why}. The readings: {'; '.join(choices)}.")
+        report.notes += [f"Not run: {why}. The readings: {'; '.join(choices)}.", forward_not_run(name)]
         return Checked(report, why_not_run=why, readings=choices)
     if weights.module is None:
-        report.notes.append(FILE_NOTE)
+        report.notes.append(forward_not_run(name))
     if vocabulary is None:
         why = f"the file has no vocabulary; save one with it: {SAVE_WITH_VOCABULARY}"
         report.notes.append(f"Checked, but not run: {why}.")
