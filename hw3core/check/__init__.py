@@ -17,6 +17,7 @@ listed by ``hw3core.check.layer_summary``), the text models in ``hw3core.check.t
 ``hw3core.check.report.Report``.
 """
 
+import torch
 from torch import nn
 
 from hw3core.check.alexnet import ALEXNETS, check_alexnet
@@ -32,8 +33,20 @@ CHOICES = ("auto", *CLASSES)
 
 def check(source, model: str = "auto", reading: str = "auto", images=None) -> Checked:
     """Checks a file path, a checkpoint folder, a state dict, an nn.Module, or a cell's class (``GRUCell``,
-    ``LSTMCell``); ``model`` is one of CHOICES. Raises StudentFileError (its message says why) for what cannot
-    be read as weights at all."""
+    ``LSTMCell``); ``model`` is one of CHOICES; ``reading``, one of the readings a report asked to choose from;
+    ``images``, (normalised image, domain index) pairs from which a file's pooling may be read. Raises
+    StudentFileError (its message says why) for what cannot be read as weights at all. The global random state
+    is the same after as before: building models and running a student's code draw from it."""
+    with torch.random.fork_rng(devices=_cuda_devices(source)):
+        return _check(source, model, reading, images)
+
+
+def _cuda_devices(source) -> list:
+    module = source if isinstance(source, nn.Module) else None
+    return sorted({p.device for p in module.parameters() if p.device.type == "cuda"}, key=str) if module else []
+
+
+def _check(source, model: str, reading: str, images) -> Checked:
     if model not in CHOICES:
         raise ValueError(f"model must be one of {', '.join(CHOICES)}, not {model!r}")
     if isinstance(source, type):

@@ -108,23 +108,25 @@ def compare_alexnet_forward(module: nn.Module, ours: nn.Sequential, name: str) -
         rows.append(RowResult("Forward", "the same output on every run in eval mode", "changes from run to run", False))
         return rows, problems + [f"Forward: changes from run to run in eval mode: dropout stays on{where}. Fix: "
                                  "nn.Dropout modules, or F.dropout(x, p, training=self.training)."]
-    if same(yours, expected, max(terms)):
-        rows.append(RowResult("Forward", "ours, with your weights", f"the same on {BATCH} images", True))
+    differs = next((rank for rank, index in enumerate(weighted) if rank < len(student_weighted)
+                    and not same(student_weighted[rank], outputs[index], terms[rank])), None)
+    if differs is None and same(yours, expected, max(terms)):
+        rows.append(RowResult("Forward", "ours, with your weights", f"the same on {BATCH} images, layer by layer",
+                              True))
         return rows, problems
     gap = difference(yours, expected)
     rows.append(RowResult("Forward", "ours, with your weights", f"differs by up to {gap:.3g}", False))
-    for rank, index in enumerate(weighted):
-        if rank >= len(student_weighted) or same(student_weighted[rank], outputs[index], terms[rank]):
-            continue
+    if differs is not None:  # a mistake between this weighted layer and the one before
+        rank, index = differs, weighted[differs]
         before = weighted[rank - 1] if rank else -1
         start = outputs[before] if rank else x
         between = f"between {table[before].name} and {table[index].name}" if rank else f"at {table[index].name}"
-        for variant in (v for i in range(before + 1, index) for v in _variants(table[i], ours[i])):
-            at = table.index(variant.row)
-            guess = _run_rows(ours, start, before + 1, index + 1, {at: variant.layer})
+        variants = [v for i in range(before + 1, index) for v in _variants(table[i], ours[i])]
+        for variant in variants:
+            guess = _run_rows(ours, start, before + 1, index + 1, {table.index(variant.row): variant.layer})
             if same(student_weighted[rank], guess, terms[rank]):
                 return rows, problems + [f"Forward: differs from ours {between}: {variant.what}. Fix: {variant.fix}."]
-        tried = [v.what.split(";")[0] for i in range(before + 1, index) for v in _variants(table[i], ours[i])]
+        tried = [v.what.split(";")[0] for v in variants]
         return rows, problems + [f"Forward: differs from ours {between} (by up to "
                                  f"{difference(student_weighted[rank], outputs[index]):.3g} at {table[index].name})"
                                  + (f"; none of the mistakes tried there gives your output ({'; '.join(tried)})"
