@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hw3core import ALEXNET_VARIANTS, CELLS, AlexNet, SentimentClassifier, ShakespeareWriter, explain
+from hw3core import ALEXNET_VARIANTS, CELLS, AlexNet, LSTMCell, SentimentClassifier, ShakespeareWriter, explain
 from hw3core.check import check
 from hw3core.checkpoints import WEIGHTS_FILE, load_local
 from hw3core.compression import COMPRESSED_FILE
@@ -264,19 +264,50 @@ def bench_views(device, repeats, review_words: int = 198, characters: int = 1500
     return [{"view": view, "input": input_, "seconds": timed(run, repeats, device)} for view, input_, run in views]
 
 
-def bench_check(repeats: int) -> dict:
-    """Checking a student's dense AlexNet state dict (torch.save, 233 MB) and loading it into our class, as
-    the "Check your model" tab does with an upload (fresh weights, saved to a temporary folder). CPU only:
-    the check and the loading are file reading and copying."""
+class _NoTanhLSTMCell(LSTMCell):
+    """Our LSTMCell with a student's mistake (h = o ⊙ c): the check then tries its whole catalogue."""
+
+    def recur(self, projected, state):
+        i, f, g, o = torch.addmm(projected, state[0], self.weight_hh.t()).chunk(4, dim=1)
+        c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * c, c
+
+
+def _alexnet_without_relu17() -> nn.Module:
+    model = AlexNet()
+    model.relu17 = nn.Identity()  # a student's mistake: the check finds the row and tries the catalogue there
+    return model
+
+
+def bench_check(repeats: int) -> list[dict]:
+    """"Check your model": a student's dense AlexNet state dict (torch.save, 233 MB) checked and loaded into our
+    class, as the tab does with an upload; and in a notebook, a module's forward and gradients run beside ours,
+    right and with a mistake (whose search tries the catalogue of common mistakes). CPU only."""
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "best_model.pt"
         torch.save(AlexNet().state_dict(), path)
 
         def check_and_load():
-            checked = check(path)
+            checked = check(path, "AlexNet")
             assert checked.report.ok and checked.model is not None
 
-        return {"megabytes": path.stat().st_size / 1e6, "seconds": timed(check_and_load, repeats, torch.device("cpu"))}
+        rows.append({"what": f"an AlexNet state dict (torch.save, {path.stat().st_size / 1e6:.0f} MB), checked and "
+                             "loaded", "seconds": timed(check_and_load, repeats, torch.device("cpu"))})
+    modules = [
+        ("an AlexNet module, right", AlexNet, "auto", True),
+        ("an AlexNet module without ReLU-17", _alexnet_without_relu17, "auto", False),
+        ("the LSTMCell class, right (two sizes)", lambda: LSTMCell, "LSTMCell", True),
+        ("an LSTMCell class with h = o ⊙ c (two sizes)", lambda: _NoTanhLSTMCell, "LSTMCell", False),
+    ]
+    for what, make, name, right in modules:
+        given = make()
+
+        def run(given=given, name=name, right=right):
+            assert check(given, name).report.ok == right
+
+        rows.append({"what": what, "seconds": timed(run, repeats, torch.device("cpu"))})
+    return rows
 
 
 def format_table(results: dict) -> str:
@@ -311,9 +342,8 @@ def format_table(results: dict) -> str:
         lines += [f"| {r['variant']} | {r['weights']} | {r['megabytes']:.1f} | {r['load_s']:.2f} | {r['latency_ms']:.1f} |"
                   for r in results["alexnet_files"]]
     if results.get("check"):
-        c = results["check"]
-        lines += ["", "| Check your model | file (MB) | check and load (s) |", "|---|---|---|",
-                  f"| a student's AlexNet state dict (torch.save) | {c['megabytes']:.1f} | {c['seconds']:.2f} |"]
+        lines += ["", "| Check your model: a student's | seconds |", "|---|---|"]
+        lines += [f"| {r['what']} | {r['seconds']:.2f} |" for r in results["check"]]
     if results.get("views"):
         lines += ["", "| app view (hw3core method) | input | seconds |", "|---|---|---|"]
         lines += [f"| /{r['view']} | {r['input']} | {r['seconds']:.3f} |" for r in results["views"]]

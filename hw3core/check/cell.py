@@ -46,6 +46,7 @@ def check_cell(weights: StudentWeights, name: str, cls: type | None = None) -> C
     layouts = [(call, sizes, cell, read_cell(dict(cell.state_dict()), None)) for call, sizes, cell in cells]
     if not cells:  # a file: its weights alone
         layouts = [("yours", None, None, read_cell(_floating(weights.state), None))]
+    named = set()
     for call, sizes, cell, layout in layouts:
         _layout_rows(report, name, call, sizes, layout, cell)
         if cell is not None and layout.stacked is not None and layout.cell == name:
@@ -53,12 +54,15 @@ def check_cell(weights: StudentWeights, name: str, cls: type | None = None) -> C
             for row in run.rows:
                 row.row = row.row if call == "yours" else f"{row.row}: {call}"
             report.rows += run.rows
-            report.problems += [p if call == "yours" else p.replace(":", f" of {call}:", 1) for p in run.problems]
+            if run.mistake is None or run.mistake not in named:  # one mistake is named once, at the first size
+                report.problems += [p if call == "yours" else p.replace(":", f" of {call}:", 1) for p in run.problems]
+            named.add(run.mistake)
             if run.reading is not None and len(layout.readings) > 1 and not run.problems:
                 report.notes.append(f"Read as {run.reading.name} (the forward settles it).")
     if weights.module is None and cls is None:
         report.notes.append(forward_not_run(name).replace("check_model(model", "check_model(cell"))
     report.problems = list(dict.fromkeys(report.problems))
+    report.notes = list(dict.fromkeys(report.notes))
     return Checked(report, why_not_run=NOT_RUN)
 
 
