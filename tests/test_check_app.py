@@ -272,3 +272,13 @@ def test_the_tabs_session_state_frees_its_model_when_the_session_ends(checkpoint
     states[0].delete_callback(session)  # what Gradio calls when the session's state is deleted
     with pytest.raises(InvalidInput, match="No model checked yet"):
         UPLOADS.get(session["token"])
+
+
+def test_a_cells_file_is_checked_for_its_layout_and_count_and_says_how_to_run_its_forward(tmp_path):
+    torch.save(PerGateLSTMCell(128, 100).state_dict(), tmp_path / "cell.pt")
+    assert {"GRUCell", "LSTMCell"} <= set(tab.CHOICES)
+    report, summary, _, session, alexnet_view, writer_view, sentiment_view, _ = tab.check_upload(
+        str(tmp_path / "cell.pt"), "LSTMCell", None, UploadedModels())
+    assert report["ok"] and report["model"] == "LSTMCell" and session["token"] is None
+    assert not any(view.visible for view in (alexnet_view, writer_view, sentiment_view))
+    assert "check_model(cell, \"LSTMCell\")" in summary and "a cell alone" in session["why"]
