@@ -401,3 +401,21 @@ def test_many_files_give_a_row_each_and_each_problems_count(tmp_path):
     assert "not a PyTorch checkpoint" in by_file["bob/broken.pt"][4]
     assert rows[4] == [] and rows[5] == ["problem", "files"] and len(rows) == 8
     assert "1 of 3 files match the assignment" in run.stdout
+
+
+@pytest.mark.parametrize(("end", "named"), [(torch.relu, "ends in a ReLU"), (F.log_softmax, "ends in log-softmax")])
+def test_a_text_model_that_changes_its_logits_is_named(end, named):
+    class Ends(StarterSentimentClassification):
+        def forward(self, batch_reviews, batch_lengths):
+            logits = super().forward(batch_reviews, batch_lengths)
+            return end(logits, -1) if end is F.log_softmax else end(logits)
+
+    assert named in forward_problem(check(Ends(30, 6, StarterGRUCell, 5)).report)
+
+
+def test_a_classifier_that_reads_the_first_state_is_named():
+    class ReadsFirst(StarterSentimentClassification):
+        def forward(self, batch_reviews, batch_lengths):
+            return super().forward(batch_reviews, torch.ones_like(batch_lengths))
+
+    assert "after the first token" in forward_problem(check(ReadsFirst(30, 6, PerGateLSTMCell, 5)).report)

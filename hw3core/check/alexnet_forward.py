@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from hw3core.alexnet import IMAGE_SIZE
-from hw3core.check.compare import difference, failure, generator, same, untouched
+from hw3core.check.compare import END_MISTAKES, difference, failure, generator, same, untouched
 from hw3core.check.report import RowResult
 from hw3core.check.tables import TABLES, Row
 
@@ -131,11 +131,11 @@ def compare_alexnet_forward(module: nn.Module, ours: nn.Sequential, name: str) -
                                  f"{difference(student_weighted[rank], outputs[index]):.3g} at {table[index].name})"
                                  + (f"; none of the mistakes tried there gives your output ({'; '.join(tried)})"
                                     if tried else "") + "."]
-    for what, changed in (("softmax", torch.softmax(expected, 1)), ("log-softmax", torch.log_softmax(expected, 1))):
-        if same(yours, changed, max(terms)):
-            return rows, problems + [f"Forward: ends in {what}, after {table[-1].name}: CrossEntropyLoss applies its "
-                                     f"own log-softmax, so training on these outputs is wrong. Fix: return the "
-                                     f"logits of {table[-1].name}."]
+    for what, changed in END_MISTAKES.items():
+        if same(yours, changed(expected), max(terms)):
+            return rows, problems + [f"Forward: ends in {what}, after {table[-1].name}: CrossEntropyLoss reads logits "
+                                     f"(it applies its own log-softmax), so training on these outputs is wrong. Fix: "
+                                     f"return the logits of {table[-1].name}."]
     return rows, problems + [f"Forward: every layer's output is ours, but what forward returns differs by up to "
                              f"{gap:.3g}: something after {table[-1].name} changes it."]
 

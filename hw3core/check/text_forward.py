@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from hw3core.check.compare import difference, failure, generator, same, untouched
+from hw3core.check.compare import END_MISTAKES, difference, failure, generator, same, untouched
 from hw3core.check.report import RowResult
 from hw3core.check.starter import starter_encode
 from hw3core.text import pad_reviews
@@ -52,6 +52,17 @@ def _ours_output(ours: nn.Module, name: str, tokens: Tensor, lengths: Tensor, sh
     return ours(tokens, every_position=every)[0]
 
 
+def _output_mistakes(ours: nn.Module, name: str, tokens: Tensor, lengths: Tensor, expected: Tensor):
+    """(the mistake in words, the output it gives) for the mistakes a text model's forward is known for."""
+    if name == "SentimentClassification":
+        yield ("it reads the state after the padding, not at each review's last token (hs[torch.arange(N), "
+               "batch_lengths - 1])", ours(tokens, torch.full_like(lengths, LENGTH)))
+        yield "it reads the state after the first token, not the last", ours(tokens, torch.ones_like(lengths))
+    for what, changed in END_MISTAKES.items():
+        yield (f"it ends in {what}; CrossEntropyLoss reads logits (it applies its own log-softmax): return the "
+               "classifier's output", changed(expected))
+
+
 def _call(module: nn.Module, name: str, tokens: Tensor, lengths: Tensor):
     return module(tokens, lengths) if name == "SentimentClassification" else module(tokens)
 
@@ -82,11 +93,10 @@ def compare_text_forward(module: nn.Module, ours: nn.Module, name: str, names: d
             gap = difference(yours, expected)
             cause = (": the cell matches, so the difference is around it (the embedding, the state the classifier reads, "
                      "the classifier)")
-            if name == "SentimentClassification" and isinstance(yours, Tensor):
-                padded_end = ours(tokens, torch.full_like(lengths, LENGTH)).detach()
-                if same(yours, padded_end, terms):
-                    cause = (": it reads the state after the padding, not at each review's last token "
-                             "(hs[torch.arange(N), batch_lengths - 1])")
+            for what, changed in _output_mistakes(ours, name, tokens, lengths, expected):
+                if same(yours, changed, terms):
+                    cause = f": {what}"
+                    break
             shape = tuple(yours.shape) if isinstance(yours, Tensor) else type(yours).__name__
             rows.append(RowResult("Forward (the model)", "ours, with your weights", f"differs by up to {gap:.3g}", False))
             problems.append(f"Forward (the model): differs from ours with your weights by up to {gap:.3g} (your output "
