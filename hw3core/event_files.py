@@ -60,8 +60,7 @@ def read_scalars(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Curv
 def _read_folder(folder: Path, max_bytes: int) -> dict[str, Curve]:
     files = sorted(file for file in folder.rglob(f"*{EVENT_FILE_MARK}*") if file.is_file())
     _check_files([(str(file.relative_to(folder)), file.stat().st_size) for file in files], folder.name, max_bytes)
-    return _curves([(file.parent.relative_to(folder).as_posix().strip("."), file.name, str(file)) for file in files],
-                   folder.name)
+    return _curves([(_run(file.parent.relative_to(folder)), file.name, str(file)) for file in files], folder.name)
 
 
 def _read_zip(path: Path, max_bytes: int) -> dict[str, Curve]:
@@ -82,13 +81,18 @@ def _read_zip(path: Path, max_bytes: int) -> dict[str, Curve]:
                     # Its own name in memory: a member's path ("../x", "/etc/x") never leaves the upload's folder.
                     stored = f"{root}/{len(files)}/{member.name}"
                     memory.pipe_file(stored, archive.read(info))
-                    files.append((str(member.parent).strip(".").strip("/"), info.filename, f"memory://{stored}"))
+                    files.append((_run(member.parent), info.filename, f"memory://{stored}"))
                 return _curves(files, path.name)
             finally:
                 if memory.exists(root):
                     memory.rm(root, recursive=True)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as error:
         raise EventFileError(f"{path.name} is not a zip that can be read: {error}.") from None
+
+
+def _run(folder: PurePosixPath | Path) -> str:
+    """A run's name, as TensorBoard gives it: its folder relative to the log's top, "" for the top itself."""
+    return "" if folder.as_posix() == "." else folder.as_posix()
 
 
 def _check_files(files: list[tuple[str, int]], source: str, max_bytes: int) -> None:
