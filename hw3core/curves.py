@@ -117,6 +117,14 @@ def _kind(curve: Curve) -> tuple[str | None, str | None, int]:
     return metric, phase, other
 
 
+def _named(name: str, curves: dict[str, Curve]) -> str:
+    """The curve a user names: by its full name, or by its tag alone where only one run has that tag."""
+    if name in curves:
+        return name
+    same_tag = [full for full, curve in curves.items() if curve.tag == name]
+    return same_tag[0] if len(same_tag) == 1 else name
+
+
 def find_roles(curves: dict[str, Curve], tags: dict[str, str] | None = None) -> dict[str, str]:
     """role -> curve name: the user's ``tags`` first, then the name that says the role with the fewest other
     words (``accuracy/validation`` before ``accuracy/validation/art_painting``), the latest run on a tie. A
@@ -125,6 +133,7 @@ def find_roles(curves: dict[str, Curve], tags: dict[str, str] | None = None) -> 
     unknown = [role for role in tags if role not in ROLES]
     if unknown:
         raise CurvesError(f"{', '.join(unknown)}: the curves to name are {', '.join(ROLES)}.")
+    tags = {role: _named(name, curves) for role, name in tags.items()}
     missing = [name for name in tags.values() if name not in curves]
     if missing:
         raise CurvesError(f"Your log has no tag {', '.join(map(repr, missing))}; it has: {', '.join(curves)}.")
