@@ -566,3 +566,17 @@ def test_keep_best_is_the_epoch_of_lowest_validation_loss_and_last_the_last():
     assert kept_epoch(history, "best") == 2 and kept_epoch(history, "last") == 3
     tie = [{"epoch": 1, "val_loss": 0.3}, {"epoch": 2, "val_loss": 0.3}]
     assert kept_epoch(tie, "best") == 2  # a tie keeps the later, longer-trained weights
+
+
+def test_the_loss_plot_has_validation_loss_on_the_same_axes(tmp_path, monkeypatch):
+    from training import plots
+
+    drawn, subplots = [], plots.plt.subplots
+    monkeypatch.setattr(plots.plt, "subplots", lambda *a, **k: drawn.append(subplots(*a, **k)) or drawn[-1])
+    history = [{"epoch": 1, "train_loss": 0.9, "train_accuracy": 0.6, "val_loss": 0.7, "val_accuracy": 0.65},
+               {"epoch": 2, "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 0.75, "val_accuracy": 0.7}]
+    plots.draw(tmp_path, history, "alexnet", kept_epoch=1)
+    loss_axes = drawn[0][1]
+    lines = {line.get_label(): list(line.get_ydata()) for line in loss_axes.get_lines()}
+    assert lines["training"] == [0.9, 0.5] and lines["validation"] == [0.7, 0.75]
+    assert loss_axes.get_title() == "alexnet: loss: training and validation"
