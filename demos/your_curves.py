@@ -73,7 +73,7 @@ def build(models: ModelStore, session: gr.State) -> None:
                 button = gr.Button("Compare with ours", variant="primary")
             with gr.Column(scale=3):
                 verdict = gr.Markdown(label="Verdict")
-        plot = gr.Plot(label="Yours (solid) and ours (dashed), by epoch", format="png")
+        plot = gr.Plot(label="Yours (solid) and ours (dashed), by epoch", show_label=False, format="png")
         with gr.Accordion("The comparison as JSON", open=False):
             result = gr.JSON(label="Comparison")
     button.click(handler, inputs=[log, part, tags, session], outputs=[result, plot, verdict], api_name="your_curves")
