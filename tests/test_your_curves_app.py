@@ -3,8 +3,10 @@
 import zipfile
 
 import pytest
+import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from student_models import StarterGRUCell, StarterSentimentClassification, starter_vocabulary
 from torch.utils.tensorboard import SummaryWriter
 
 from conftest import METRICS
@@ -59,6 +61,19 @@ def test_auto_takes_the_part_of_the_checked_model_and_bad_logs_are_messages(app_
         client.predict(handle_file(logs["file"]), "AlexNet", "val_loss=nothing", api_name="/your_curves")
     with pytest.raises(AppError, match="No file"):
         client.predict(None, "AlexNet", api_name="/your_curves")
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(handle_file(logs["file"]), 3, api_name="/your_curves")
+    with pytest.raises(AppError, match="name each curve as ROLE=TAG"):
+        client.predict(handle_file(logs["file"]), "AlexNet", ["val_loss"], api_name="/your_curves")
+    assert client.predict(handle_file(logs["file"]), "AlexNet", api_name="/your_curves")[0]["part"] == "AlexNet"
+
+    # Once a model is checked in the session, auto is its class.
+    vocabulary = starter_vocabulary(["a great film", "a bad film"])
+    classifier = StarterSentimentClassification(len(vocabulary), 10, StarterGRUCell, 8)
+    torch.save({"model": classifier.state_dict(), "vocabulary": vocabulary}, tmp_path / "classifier.pt")
+    client.predict(handle_file(tmp_path / "classifier.pt"), "auto", api_name="/check_model")
+    result = client.predict(handle_file(logs["file"]), "auto", api_name="/your_curves")[0]
+    assert result["part"] == "SentimentClassification" and result["marks"][0]["value"] == 0.85
 
 
 def test_tags_are_role_equals_tag_pairs():
