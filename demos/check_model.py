@@ -5,14 +5,17 @@ passes, runs it beside this project's model of the same class. Each session's mo
 (demos.uploads): another browser tab or API client never sees it.
 """
 
+import functools
 import logging
 from pathlib import Path
 
 import gradio as gr
+from PIL import Image
 
 from demos.domain import VARIANTS as OUR_ALEXNETS
-from demos.domain import domain_probabilities, open_image, uploaded_file
+from demos.domain import domain_probabilities, open_image, preprocess, uploaded_file
 from demos.errors import InvalidInput, shown_to_user
+from demos.examples import example_images
 from demos.inside_domain import DOMAIN_COLOURS, cam_view
 from demos.inside_writer import CANDIDATES, MAX_INSPECT_CHARACTERS, TEXT_CSS, surprise_view
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
@@ -20,9 +23,10 @@ from demos.sentiment import clean_review
 from demos.uploads import UPLOADS, Held, UploadedModels
 from demos.writer import check_prime
 from demos.your_curves import build as build_your_curves
+from hw3core import DOMAINS
 from hw3core.check import ALEXNETS, CHOICES, check
-from hw3core.check_text import CELL_KEYS
-from hw3core.student import SAVE_STATE_DICT, StudentFileError
+from hw3core.check.student import SAVE_STATE_DICT, StudentFileError
+from hw3core.check.text import CELL_KEYS
 
 LOG = logging.getLogger(__name__)
 
@@ -40,6 +44,14 @@ sees it. The same check runs in a notebook: `from hw3core import check_model; ch
 """
 
 
+@functools.cache
+def example_evidence() -> list:
+    """The drawn example images with their domains: what the check may read a file's pooling from, where clear."""
+    domain = {"painting": "art_painting"}
+    return [(preprocess(Image.open(path).convert("RGB")), DOMAINS.index(domain.get(path.stem, path.stem)))
+            for path in example_images()]
+
+
 def _summary(report, why_not_run: str | None) -> str:
     lines = [f"### {'✔' if report.ok else '✘'} {report.model or 'Not one of the assignment models'}"
              + (f" ({report.cell})" if report.cell else "")]
@@ -53,14 +65,17 @@ def _summary(report, why_not_run: str | None) -> str:
     return "\n".join(lines)
 
 
-def check_upload(path: str | None, model: str, session: dict | None, uploads: UploadedModels):
-    """(the report as JSON, its summary, its torchsummary text, the session's new state, which views to show)."""
+def check_upload(path: str | None, model: str, session: dict | None, uploads: UploadedModels, reading: str = "auto"):
+    """(the report as JSON, its summary, its torchsummary text, the session's new state, which views to show,
+    the readings to choose from)."""
     if not path:
         raise InvalidInput("No file: upload the .pt or .safetensors file your notebook saved first.")
     if model not in CHOICES:
         raise InvalidInput(f"The model must be one of {', '.join(CHOICES)}, not {model!r}.")
+    if reading in ALEXNETS:  # for an AlexNet, the reading is the class: max or average pooling
+        model, reading = reading, "auto"
     try:
-        checked = check(path, model)
+        checked = check(path, model, reading or "auto", images=example_evidence())
     except StudentFileError as error:
         raise InvalidInput(str(error).replace(str(Path(path).parent) + "/", "")) from None
     except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as error:
@@ -78,7 +93,8 @@ def check_upload(path: str | None, model: str, session: dict | None, uploads: Up
     runs = report.model if token else None  # the views beside ours, for the class that runs
     views = (gr.Column(visible=runs in ALEXNETS), gr.Column(visible=runs == "SentenceGeneration"),
              gr.Column(visible=runs == "SentimentClassification"))
-    return (report.as_json(), _summary(report, checked.why_not_run), report.text(), state, *views)
+    readings = gr.Dropdown(choices=["auto", *checked.readings], value="auto", visible=bool(checked.readings))
+    return (report.as_json(), _summary(report, checked.why_not_run), report.text(), state, *views, readings)
 
 
 def session_model(session: dict | None, uploads: UploadedModels, wanted: str) -> Held:
@@ -105,8 +121,8 @@ def _ours(models: ModelStore, name: str):
 
 def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
     @shown_to_user
-    def check_model(file, model, session):
-        return check_upload(file, model, session, uploads)
+    def check_model(file, model, session, reading="auto"):
+        return check_upload(file, model, session, uploads, reading)
 
     @shown_to_user
     def your_domain(upload, session):
@@ -169,6 +185,10 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
             upload = gr.File(label="Your model (.pt, .pth or .safetensors)", type="filepath",
                              file_types=[".pt", ".pth", ".bin", ".safetensors", ".ckpt"])
             choice = gr.Dropdown(list(CHOICES), value="auto", label="It should be")
+            # The choices are the last report's; the check itself refuses a reading the weights do not have.
+            reading = gr.Dropdown(["auto"], value="auto", label="Read your weights as", visible=False,
+                                  allow_custom_value=True,
+                                  info="Your file's weights can be read several ways: pick the one your forward uses.")
             button = gr.Button("Check", variant="primary")
         with gr.Column(scale=2, elem_classes="check-report"):
             summary = gr.Markdown(label="Summary")
@@ -218,8 +238,8 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         sentiment_note = gr.Markdown(label="Note")
     build_your_curves(models, session)
 
-    button.click(check_model, inputs=[upload, choice, session],
-                 outputs=[report, summary, table, session, alexnet_view, writer_view, sentiment_view],
+    button.click(check_model, inputs=[upload, choice, session, reading],
+                 outputs=[report, summary, table, session, alexnet_view, writer_view, sentiment_view, reading],
                  api_name="check_model", concurrency_id=CONCURRENCY_ID)
     classify.click(your_domain, inputs=[image, session], outputs=[yours_label, ours_label, yours_cam, ours_cam,
                                                                    domain_note],

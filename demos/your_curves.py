@@ -45,8 +45,9 @@ def your_curves(path: str | None, part: str, tags: str | None, session: dict | N
     if part == "auto":
         checked = (session or {}).get("model")
         if checked not in PARTS:
-            raise InvalidInput("Which part is this run? Pick its model (auto takes the one you checked above, and "
-                               "none is checked yet).")
+            why = f"the one checked above is a {checked}" if checked else "none is checked yet"
+            raise InvalidInput(f"Which part is this run? Pick its model (auto takes the model you checked above, and "
+                               f"{why}).")
         part = checked
     try:
         comparison = compare(path, part, parse_tags(tags), ours=root)

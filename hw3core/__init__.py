@@ -1,6 +1,8 @@
-"""The models of CS 1678/2078 Homework 3, one module per part of the assignment."""
+"""The models of CS 1678/2078 Homework 3 (``alexnet``: Parts A and B; ``rnn_cells``, ``text_models``: Parts C and D),
+and the check of a student's model against the assignment (the package ``hw3core.check``)."""
 
 from hw3core.alexnet import DOMAINS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+from hw3core.check import check_model
 from hw3core.registry import ALEXNET_VARIANTS, MODELS, ModelSpec
 from hw3core.rnn_cells import CELLS, GRUCell, LSTMCell
 from hw3core.text_models import (
@@ -33,12 +35,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # check_model is imported on first use, so that `python -m hw3core.check` runs that module fresh.
-    if name == "check_model":
-        from hw3core.check import check_model
-
-        return check_model
-    if name == "compare_curves":  # TensorBoard's reader and matplotlib load only when a log is compared
+    # compare_curves is imported on first use: TensorBoard's reader and matplotlib load only when a log is compared.
+    if name == "compare_curves":
         from hw3core.curves import compare_curves
 
         return compare_curves

@@ -8,10 +8,10 @@ from torch import nn
 
 from conftest import assert_numerically_close
 from hw3core import ALEXNET_VARIANTS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
-from hw3core.tables import TABLES as ASSIGNMENT_TABLES
+from hw3core.check.tables import TABLES as ASSIGNMENT_TABLES
 
 # (layer type, output shape without the batch dimension, number of parameters): the assignment's tables, kept
-# once in hw3core.tables (the check of a student's model reads the same rows).
+# once in hw3core.check.tables (the check of a student's model reads the same rows).
 ALEXNET_TABLE, LARGE_KERNEL_TABLE, AVG_POOLING_TABLE = (
     [(row.type, row.output_shape, row.parameters) for row in ASSIGNMENT_TABLES[name]]
     for name in ("AlexNet", "AlexNetLargeKernel", "AlexNetAvgPooling"))

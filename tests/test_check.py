@@ -26,9 +26,9 @@ from torch import nn
 
 from hw3core import AlexNet, AlexNetAvgPooling, AlexNetLargeKernel, ShakespeareWriter, check_model
 from hw3core.check import check
+from hw3core.check.student import StudentFileError
+from hw3core.check.tables import CELL_PARAMETERS, TABLES, TOTALS, weighted_rows
 from hw3core.explain import layer_table
-from hw3core.student import StudentFileError
-from hw3core.tables import CELL_PARAMETERS, TABLES, TOTALS, weighted_rows
 
 REVIEWS = ["a great film , I loved it", "boring and bad , not good at all", "the film was not bad"]
 SHAKESPEARE = "ROMEO:\nWill't Marcius Coriolanus and envy of smelling!\nJULIET:\nAre there incensed to my feet?\n"
@@ -86,11 +86,14 @@ def student_alexnet():
 def test_a_torchvision_style_alexnet_state_dict_passes_and_runs_as_its_own_forward(student_alexnet, tmp_path):
     path = tmp_path / "best_model.pt"
     torch.save(student_alexnet.state_dict(), path)
-    checked = check(path)
+    asked = check(path)  # AlexNet or AlexNetAvgPooling: the same weights, and an untrained model settles nothing
+    assert asked.report.ok and asked.model is None and asked.readings == ["AlexNet", "AlexNetAvgPooling"]
+    assert "pick AlexNet or AlexNetAvgPooling" in asked.why_not_run
+    checked = check(path, "AlexNet")
     report = checked.report
     assert report.ok and report.model == "AlexNet" and report.cell is None
     assert [row.row for row in report.rows][:8] == [row.name for row in weighted_rows("AlexNet")]
-    assert any("AlexNetAvgPooling" in note for note in report.notes)  # a state dict cannot tell them apart
+    assert any("your forward was not run" in note for note in report.notes)  # a file holds no code
     images = torch.randn(2, 3, 227, 227)
     with torch.no_grad():
         close(checked.model(images), student_alexnet(images), terms=9216)
@@ -109,11 +112,11 @@ def test_the_same_weights_in_a_safetensors_file_and_in_this_projects_checkpoint(
     save_file(student_alexnet.state_dict(), tmp_path / "model.safetensors")  # names sorted: classifier.* first
     images = torch.randn(1, 3, 227, 227)
     with torch.no_grad():
-        checked = check(tmp_path / "model.safetensors")
+        checked = check(tmp_path / "model.safetensors", "AlexNet")
         close(checked.model(images), student_alexnet(images), terms=9216)
         ours = checked.model
         ours.save_pretrained(tmp_path / "ours")
-        again = check(tmp_path / "ours")  # a checkpoint folder of this project
+        again = check(tmp_path / "ours", "AlexNet")  # a checkpoint folder of this project
         assert again.report.ok
         close(again.model(images), student_alexnet(images), terms=9216)
 
@@ -127,7 +130,7 @@ def test_this_projects_compressed_checkpoint_and_text_checkpoint_folders_are_rea
     state = model.state_dict()
     masks = {name: torch.rand_like(state[name]) < 0.05 for name in state if name.endswith("weight")}
     save_compressed(tmp_path / "compressed.safetensors", state, masks, {name: 5 for name in masks})
-    checked = check(tmp_path / "compressed.safetensors")
+    checked = check(tmp_path / "compressed.safetensors", "AlexNet")
     assert checked.report.ok and checked.report.source == "this project's compressed checkpoint"
     model.save_pretrained(tmp_path / "folder")
     (tmp_path / "folder" / "model.safetensors").unlink()
@@ -193,7 +196,8 @@ def test_layers_called_as_functions_in_forward_pass_where_the_shapes_show_them()
     assert report.ok, report.problems
     rows = {row.row: row for row in report.rows}
     assert rows["MaxPool2d-3"].ok and "function" in rows["MaxPool2d-3"].yours
-    assert any("pools in its forward" in note for note in report.notes)  # max or average: the hooks cannot see
+    # max or average: no pooling module to see, so the forward is run both ways
+    assert any(note.startswith("Read as AlexNet (not AlexNetAvgPooling") for note in report.notes)
     # A pooling layer left out of the forward is still missing: the next layer's shape shows it.
     missing = check(FunctionalAlexNet(skip_first_pool=True)).report
     assert "MaxPool2d-3: missing" in problem(missing, "MaxPool2d-3")
@@ -245,7 +249,11 @@ def test_a_starter_sentiment_classifier_runs_as_its_own_forward(tmp_path, cell):
     vocabulary = starter_vocabulary(REVIEWS)
     rnn = StarterGRUCell if cell == "gru" else PerGateLSTMCell
     student = StarterSentimentClassification(len(vocabulary), 16, rnn, 12).eval()
-    checked = check(_text_file(tmp_path, student, vocabulary))
+    path = _text_file(tmp_path, student, vocabulary)
+    if cell == "lstm":  # an untrained LSTM's file cannot say whether its gates read [h, x] or [x, h]: it asks
+        asked = check(path)
+        assert asked.model is None and asked.readings == ["gates over [h, x]", "gates over [x, h]"]
+    checked = check(path, reading="gates over [h, x]") if cell == "lstm" else check(path)
     report = checked.report
     assert report.ok and report.model == "SentimentClassification"
     assert report.cell == ("GRUCell" if cell == "gru" else "LSTMCell")
@@ -262,7 +270,7 @@ def test_a_per_gate_lstm_writer_runs_as_its_own_forward(tmp_path, candidate):
     characters = sorted(set(SHAKESPEARE))
     cell = LinearGatesLSTMCell if len(candidate) > 1 else lambda i, h, b: PerGateLSTMCell(i, h, b, candidate)
     student = StarterSentenceGeneration(len(characters), 16, cell, 20).eval()
-    checked = check(_text_file(tmp_path, student, characters))
+    checked = check(_text_file(tmp_path, student, characters), reading="gates over [h, x]")
     assert checked.report.ok and checked.report.model == "SentenceGeneration"
     assert checked.report.cell == "LSTMCell"
     text = "ROMEO:\nWill"

@@ -70,13 +70,32 @@ def new_client(app_url) -> Client:
     return Client(app_url, verbose=False, analytics_enabled=False)
 
 
-def check_file(client, path, model="auto") -> dict:
-    return client.predict(handle_file(path), model, api_name="/check_model")[0]
+LSTM_READING = "gates over [h, x]"  # how PerGateLSTMCell multiplies: a file cannot say, so the student picks
+
+
+def check_file(client, path, model="auto", reading="auto") -> dict:
+    return client.predict(handle_file(path), model, reading, api_name="/check_model")[0]
+
+
+def test_a_file_that_can_be_read_two_ways_asks_which_and_runs_once_picked(app_url, students):
+    client = new_client(app_url)
+    report = client.predict(handle_file(students["folder"] / "best_model.pt"), "auto", api_name="/check_model")[0]
+    assert report["ok"] and report["reading"] is None
+    assert any("pick AlexNet or AlexNetAvgPooling" in note for note in report["notes"])
+    with pytest.raises(AppError, match="cannot be run.*pick AlexNet or AlexNetAvgPooling"):
+        client.predict(handle_file(example_images()[0]), api_name="/your_domain")
+    picked = check_file(client, students["folder"] / "best_model.pt", reading="AlexNetAvgPooling")
+    assert picked["ok"] and picked["model"] == "AlexNetAvgPooling"
+    client.predict(handle_file(example_images()[0]), api_name="/your_domain")  # runs now
+    writer = check_file(client, students["folder"] / "writer.pt")
+    assert any("can be read 2 ways" in note and LSTM_READING in note for note in writer["notes"])
+    with pytest.raises(AppError, match="pick the one your forward uses"):
+        client.predict("ROMEO", api_name="/your_writer")
 
 
 def test_the_report_is_the_fixed_json_and_a_students_alexnet_runs_as_its_own_forward(app_url, students):
     client = new_client(app_url)
-    report = check_file(client, students["folder"] / "best_model.pt")
+    report = check_file(client, students["folder"] / "best_model.pt", "AlexNet")
     assert set(report) >= {"model", "cell", "ok", "rows", "problems"}
     assert report["model"] == "AlexNet" and report["cell"] is None and report["ok"] is True
     assert report["problems"] == []
@@ -95,8 +114,9 @@ def test_the_report_is_the_fixed_json_and_a_students_alexnet_runs_as_its_own_for
 
 def test_a_students_writer_gives_its_own_top_5_and_ours(app_url, students):
     client = new_client(app_url)
-    report = check_file(client, students["folder"] / "writer.pt")
+    report = check_file(client, students["folder"] / "writer.pt", reading=LSTM_READING)
     assert report["ok"] and report["model"] == "SentenceGeneration" and report["cell"] == "LSTMCell"
+    assert report["reading"] == LSTM_READING
     text = "ROMEO:\nWill"
     yours, ours, *_ = client.predict(text, api_name="/your_writer")
     characters = students["characters"]
@@ -139,7 +159,7 @@ def test_without_a_vocabulary_the_report_passes_and_says_how_to_save_one(app_url
 
 def test_two_clients_never_see_each_others_model(app_url, students):
     first, second = new_client(app_url), new_client(app_url)
-    assert check_file(first, students["folder"] / "writer.pt")["ok"]
+    assert check_file(first, students["folder"] / "writer.pt", reading=LSTM_READING)["ok"]
     for api_name, argument in (("/your_writer", "ROMEO"), ("/your_sentiment", "a great film")):
         with pytest.raises(AppError, match="No model checked yet") as raised:
             second.predict(argument, api_name=api_name)
@@ -191,7 +211,7 @@ def test_memory_stays_bounded_over_10_alexnet_uploads_in_a_row(students):
     sessions, alive = [], []
     rss_before = _resident_bytes()
     for _ in range(10):
-        *_, session, _, _, _ = tab.check_upload(path, "auto", None, uploads)  # a new session each time
+        *_, session, _, _, _, _ = tab.check_upload(path, "AlexNet", None, uploads)  # a new session each time
         sessions.append(session)
         alive.append(weakref.ref(uploads.get(session["token"]).model))
         assert uploads.count(alexnets=True) <= 2
@@ -225,8 +245,8 @@ def test_a_dropped_model_is_told_the_limit_of_its_own_kind():
 def test_a_new_upload_replaces_the_sessions_model(students):
     uploads = UploadedModels()
     path = str(students["folder"] / "writer.pt")
-    *_, first, _, _, _ = tab.check_upload(path, "auto", None, uploads)
-    *_, second, _, _, _ = tab.check_upload(path, "auto", first, uploads)
+    *_, first, _, _, _, _ = tab.check_upload(path, "auto", None, uploads, LSTM_READING)
+    *_, second, _, _, _, _ = tab.check_upload(path, "auto", first, uploads, LSTM_READING)
     assert len(uploads) == 1 and second["token"] != first["token"]
     with pytest.raises(InvalidInput, match="No model checked yet"):
         uploads.get(first["token"])
@@ -246,7 +266,8 @@ def test_the_tabs_session_state_frees_its_model_when_the_session_ends(checkpoint
     states = [block for block in demo.blocks.values()
               if isinstance(block, gr.State) and block.time_to_live == tab.SESSION_SECONDS]
     assert len(states) == 1  # the tab's session state
-    *_, session, _, _, _ = tab.check_upload(str(students["folder"] / "writer.pt"), "auto", None, UPLOADS)
+    *_, session, _, _, _, _ = tab.check_upload(str(students["folder"] / "writer.pt"), "auto", None, UPLOADS,
+                                               LSTM_READING)
     assert UPLOADS.get(session["token"])
     states[0].delete_callback(session)  # what Gradio calls when the session's state is deleted
     with pytest.raises(InvalidInput, match="No model checked yet"):

@@ -16,7 +16,7 @@ def test_pip_install_gives_check_model_and_the_command(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--no-index", "--target", str(target), str(ROOT)], check=True, timeout=300,
                    capture_output=True)
-    assert (target / "hw3core" / "tables.py").is_file() and (target / "bin" / "hw3-check").is_file()
+    assert (target / "hw3core" / "check" / "tables.py").is_file() and (target / "bin" / "hw3-check").is_file()
     from student_models import StudentAlexNet
 
     torch.save(StudentAlexNet(num_classes=7).state_dict(), tmp_path / "best_model.pt")

@@ -12,7 +12,7 @@ from torch import nn
 
 from conftest import assert_numerically_close
 from hw3core import CELLS, GRUCell, LSTMCell
-from hw3core.tables import CELL_PARAMETERS
+from hw3core.check.tables import CELL_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[1]
 CELL_CLASSES = pytest.mark.parametrize("cell_cls", list(CELLS.values()), ids=list(CELLS))  # a new cell gets every test

@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from torch import nn
 
 
+def forward_not_run(name: str) -> str:
+    """The note of a file's report: what it cannot check, and the notebook line that does."""
+    return (f"A file holds weights, not code: your forward was not run. In a notebook, from hw3core import "
+            f"check_model; check_model(model, \"{name}\") runs it beside ours and names the mistake where they "
+            "differ.")
+
+
 @dataclass
 class RowResult:
     row: str
@@ -22,6 +29,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     source: str = ""
+    reading: str | None = None  # how weights that can be read several ways were read, where they can
 
     @property
     def ok(self) -> bool:
@@ -29,7 +37,8 @@ class Report:
 
     def as_json(self) -> dict:
         return {"model": self.model, "cell": self.cell, "ok": self.ok,
-                "rows": [vars(row) for row in self.rows], "problems": list(self.problems), "notes": list(self.notes)}
+                "rows": [vars(row) for row in self.rows], "problems": list(self.problems), "notes": list(self.notes),
+                "reading": self.reading}
 
     def text(self) -> str:
         """torchsummary's format: one line per row, a ✔ or ✘ each, problems first."""
@@ -63,3 +72,4 @@ class Checked:
     report: Report
     model: nn.Module | None = None
     why_not_run: str | None = None
+    readings: list[str] = field(default_factory=list)  # the choices, when the report asks which reading is meant

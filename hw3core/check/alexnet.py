@@ -6,13 +6,16 @@ import math
 import torch
 from torch import Tensor, nn
 
-from hw3core.layer_summary import summary_rows
+from hw3core.check.alexnet_forward import compare_alexnet_forward
+from hw3core.check.layer_summary import summary_rows
+from hw3core.check.report import Checked, Report, RowResult, forward_not_run
+from hw3core.check.student import Layer, StudentWeights, layers, parameter_count
+from hw3core.check.tables import PACS_CATEGORIES, TOTALS, Row, weighted_rows
 from hw3core.registry import ALEXNET_VARIANTS
-from hw3core.report import Checked, Report, RowResult
-from hw3core.student import Layer, StudentWeights, layers, parameter_count
-from hw3core.tables import PACS_CATEGORIES, TOTALS, Row, weighted_rows
 
 ALEXNETS = {cls.__name__: cls for cls in ALEXNET_VARIANTS.values()}  # "AlexNet" -> AlexNet, ...
+SAME_WEIGHTS = ("AlexNet", "AlexNetAvgPooling")  # one state dict, two functions
+CLEAR_MARGIN = 0.5  # nats per image by which one pooling must beat the other to be taken without asking
 MAX_EXTRA_ROWS = 10  # layers the table does not have, listed one by one
 
 
@@ -21,7 +24,8 @@ def _meta(name: str) -> nn.Module:
         return ALEXNETS[name]()
 
 
-def check_alexnet(weights: StudentWeights, found: list[Layer], model: str) -> Checked:
+def check_alexnet(weights: StudentWeights, found: list[Layer], model: str, images=None) -> Checked:
+    """``images``: (normalised image, domain index) pairs, used only to tell a file's pooling where clear."""
     candidates = list(ALEXNETS) if model == "auto" else [model]
     best = None
     for name in candidates:  # the table that fits best; on a tie, the first (AlexNet before AlexNetAvgPooling)
@@ -32,22 +36,86 @@ def check_alexnet(weights: StudentWeights, found: list[Layer], model: str) -> Ch
     _, name, report = best
     pools_seen = weights.module is not None and any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))
                                                     for m in weights.module.modules())
-    if model == "auto" and name == "AlexNet" and not pools_seen:
-        what = "a state dict" if weights.module is None else "a model that pools in its forward (no pooling modules)"
-        report.notes.append(f"AlexNet and AlexNetAvgPooling have the same weights, so {what} cannot tell them "
-                            "apart: taken as AlexNet. If yours averages, pick AlexNetAvgPooling.")
+    same_weights = [other for other in SAME_WEIGHTS if other != name] if name in SAME_WEIGHTS else []
+    weights_fit = not _weight_rows(name, found)[1] and parameter_count(weights.state) == TOTALS[name]
+    if weights.module is not None and weights_fit:  # the forward decides what the layer listing guessed
+        return _run_forward(weights, found, name, report, same_weights if model == "auto" and not pools_seen else [])
     if not report.ok:
         fits = next((other for other in ALEXNETS if other != name and model != "auto"
                      and _alexnet_report(other, weights, found).ok), None)
         if fits:
             report.notes.append(f"It matches {fits}'s table: pick {fits} (or auto).")
         return Checked(report, why_not_run="it does not match the table")
+    if model == "auto" and same_weights:
+        return _settle_pooling(weights, found, report, images)
+    report.notes.append(forward_not_run(name))
+    return Checked(report, _ours(name, found))
+
+
+def _ours(name: str, found: list[Layer]) -> nn.Module:
+    """Our class of ``name`` holding the student's weights."""
     ours = _meta(name)
     mapped = {}
     for (key, _), layer in zip(ours.named_parameters(), _parameters_in_order(found), strict=True):
         mapped[key] = layer.to(torch.float32, copy=True).contiguous()
     ours.load_state_dict(mapped, assign=True, strict=True)  # takes the student's tensors as our parameters
-    return Checked(report, ours.eval())
+    return ours.eval()
+
+
+def _run_forward(weights: StudentWeights, found: list[Layer], name: str, report: Report, others: list[str]) -> Checked:
+    """The student's forward beside ours; where it differs, the class of the same weights it may be instead."""
+    ours = _ours(name, found)
+    rows, problems = compare_alexnet_forward(weights.module, ours, name)
+    for other in others if problems else []:
+        other_ours = _ours(other, found)
+        other_rows, other_problems = compare_alexnet_forward(weights.module, other_ours, other)
+        if not other_problems:
+            report = _alexnet_report(other, weights, found)
+            report.notes.append(f"Read as {other}: it has {name}'s weights, and your forward settles it.")
+            name, ours, rows, problems = other, other_ours, other_rows, other_problems
+            break
+    if others and not problems and name == "AlexNet":
+        report.notes.append("Read as AlexNet (not AlexNetAvgPooling, which has the same weights): your forward "
+                            "settles it.")
+    report.rows += rows
+    # The weights fit, so what the listing of layers flagged is settled by running them: the forward's findings
+    # (and the kernel, stride and padding of each layer) are the problems.
+    listed = [p for p in report.problems if not p.startswith("Forward:")]
+    failed = any(p.startswith("Forward: fails") for p in problems)  # then the listing's shapes say where
+    report.problems = list(dict.fromkeys([*listed, *problems] if failed else problems))
+    if report.problems:
+        return Checked(report, why_not_run="its forward differs from the table's")
+    return Checked(report, ours)
+
+
+def _settle_pooling(weights: StudentWeights, found: list[Layer], report: Report, images) -> Checked:
+    """A file of AlexNet's weights on auto: max or average pooling, which its weights cannot tell. Taken from the
+    images given (each with its domain) only where one is clearly right; otherwise the report asks."""
+    candidates = {name: _ours(name, found) for name in SAME_WEIGHTS}
+    if images:
+        scores = {name: _image_loss(model, images) for name, model in candidates.items()}
+        (best, (loss, right)), (_, (runner_up, _)) = sorted(scores.items(), key=lambda item: item[1][0])
+        if right >= 0.75 and runner_up - loss >= CLEAR_MARGIN:
+            settled = _alexnet_report(best, weights, found)
+            other = next(name for name in SAME_WEIGHTS if name != best)
+            settled.notes.append(f"Read as {best}: its weights are also {other}'s; on {len(images)} example images "
+                                 f"it gets {right:.0%} right, with a loss of {loss:.2f} against {runner_up:.2f}. "
+                                 "Pick the other class if yours pools the other way.")
+            settled.reading = best
+            settled.notes.append(forward_not_run(best))
+            return Checked(settled, candidates[best])
+    why = ("AlexNet and AlexNetAvgPooling have the same weights, and a file holds no code to tell which pooling yours "
+           "uses: pick AlexNet or AlexNetAvgPooling")
+    report.notes += [f"Not run: {why}.", forward_not_run(report.model)]
+    return Checked(report, why_not_run=why, readings=list(SAME_WEIGHTS))
+
+
+@torch.no_grad()
+def _image_loss(model: nn.Module, images) -> tuple[float, float]:
+    batch = torch.stack([image for image, _ in images])
+    labels = torch.tensor([label for _, label in images])
+    logits = model(batch)
+    return float(nn.functional.cross_entropy(logits, labels)), float((logits.argmax(1) == labels).float().mean())
 
 
 def _parameters_in_order(found: list[Layer]) -> list[Tensor]:

@@ -5,12 +5,14 @@ count_parameters at the assignment's sizes."""
 import torch
 from torch import Tensor, nn
 
-from hw3core.report import Checked, Report, RowResult
+from hw3core.check.cell_forward import run_cell
+from hw3core.check.cells import CellLayout, read_cell
+from hw3core.check.report import Checked, Report, RowResult, forward_not_run
+from hw3core.check.starter import StarterSentiment
+from hw3core.check.student import SAVE_WITH_VOCABULARY, Layer, StudentWeights, parameter_count
+from hw3core.check.tables import CELL_GATES, CELL_PARAMETERS, CELL_SIZES
+from hw3core.check.text_forward import REVIEWS, clearly_best, compare_text_forward, evidence_loss
 from hw3core.rnn_cells import CELLS
-from hw3core.student import SAVE_WITH_VOCABULARY, Layer, StudentWeights, parameter_count
-from hw3core.student_cells import CellLayout, read_cell
-from hw3core.student_text import StarterSentiment
-from hw3core.tables import CELL_GATES, CELL_PARAMETERS, CELL_SIZES
 from hw3core.text_models import ShakespeareWriter
 
 TEXT_MODELS = ("SentimentClassification", "SentenceGeneration")
@@ -21,7 +23,7 @@ CLASSIFIER_NAMES = ("classif", "fc", "decoder", "head", "output", "linear")
 PROBE_HIDDEN_SIZE = 37
 
 
-def check_text(weights: StudentWeights, found: list[Layer], model: str) -> Checked:
+def check_text(weights: StudentWeights, found: list[Layer], model: str, reading: str = "auto") -> Checked:
     state, vocabulary = weights.state, weights.vocabulary
     embedding = next((layer for layer in found if "embed" in layer.prefix.lower() and layer.weight.ndim == 2), found[0])
     # The classifier by its name where it has a usual one (safetensors sorts 'classifier' first), the one nearest
@@ -37,8 +39,9 @@ def check_text(weights: StudentWeights, found: list[Layer], model: str) -> Check
     C, H_in = classifier.weight.shape
     name = model if model in TEXT_MODELS else ("SentimentClassification" if C == 2 else "SentenceGeneration")
     cell_prefix = _common_prefix([k for k in state if k not in embedding.keys + classifier.keys])
-    cell_tensors = {k[len(cell_prefix):].lstrip("."): t for k, t in state.items()
-                    if k not in embedding.keys + classifier.keys and t.is_floating_point()}
+    cell_keys = {k[len(cell_prefix):].lstrip("."): k for k, t in state.items()
+                 if k not in embedding.keys + classifier.keys and t.is_floating_point()}
+    cell_tensors = {relative: state[key] for relative, key in cell_keys.items()}
     layout = read_cell(cell_tensors, E) if cell_tensors else CellLayout(None, None, E, False, None, "no cell",
                                                                            "the file has no cell weights")
     report = Report(name, layout.cell, source=weights.source)
@@ -111,8 +114,27 @@ def check_text(weights: StudentWeights, found: list[Layer], model: str) -> Check
             rows.append(RowResult("State a step returns", step[0], step[1], step[2]))
             if not step[2]:
                 problems.append(f"State a step returns: {step[1]}; the assignment's {layout.cell} returns {step[0]}.")
+    if layout.stacked is not None and reading != "auto":
+        if reading not in [r.name for r in layout.readings]:
+            problems.append(f"Reading: {reading!r} is not one of this layout's: "
+                            f"{'; '.join(r.name for r in layout.readings)}.")
+        else:
+            layout = layout.read_as(cell_tensors, reading)
+            report.reading = reading
+    if weights.module is not None and layout.stacked is not None and not problems:
+        layout = _run_module(weights.module, report, layout, cell_tensors, cell_keys, embedding, classifier, name)
     if problems:
         return Checked(report, why_not_run=layout.why or "it does not match the assignment")
+    if layout.ambiguous and weights.module is None and vocabulary is not None:
+        layout = _settle_from_text(report, layout, cell_tensors, embedding, classifier, vocabulary, name)
+    if layout.ambiguous and weights.module is None:
+        choices = [r.name for r in layout.readings]
+        why = (f"its {layout.cell}'s weights can be read {len(choices)} ways that compute different functions (the "
+               "shapes are the same), and a file holds no code to settle it: pick the one your forward uses")
+        report.notes += [f"Not run: {why}. The readings: {'; '.join(choices)}.", forward_not_run(name)]
+        return Checked(report, why_not_run=why, readings=choices)
+    if weights.module is None:
+        report.notes.append(forward_not_run(name))
     if vocabulary is None:
         why = f"the file has no vocabulary; save one with it: {SAVE_WITH_VOCABULARY}"
         report.notes.append(f"Checked, but not run: {why}.")
@@ -123,6 +145,62 @@ def check_text(weights: StudentWeights, found: list[Layer], model: str) -> Check
         report.notes.append(f"Checked, but not run: {error}.")
         return Checked(report, why_not_run=str(error))
     return Checked(report, ours)
+
+
+def _run_module(module: nn.Module, report: Report, layout: CellLayout, cell_tensors: dict[str, Tensor],
+                cell_keys: dict[str, str], embedding: Layer, classifier: Layer, name: str) -> CellLayout:
+    """The student's cell beside the equations, then the whole model beside ours with the student's weights."""
+    cell = _student_cell(module)
+    if cell is not None and set(dict(cell.named_parameters())) == set(cell_tensors):
+        run = run_cell(cell, layout)
+        for row in run.rows:
+            row.row = f"{layout.cell} {row.row.lower()}"
+        report.rows += run.rows
+        report.problems += [f"{layout.cell} {p[0].lower()}{p[1:]}" for p in run.problems]
+        if run.reading is not None and not run.problems:
+            if len(layout.readings) > 1:
+                report.reading = run.reading.name
+                report.notes.append(f"Read as {run.reading.name}: your forward settles it.")
+            layout = layout.read_as(cell_tensors, run.reading.name)
+    if report.problems:
+        return layout
+    V = embedding.weight.shape[0]
+    placeholder = [chr(0x4E00 + i) for i in range(V)]  # distinct single characters: the vocabulary is not needed
+    ours = _ours_text(name, layout, embedding, classifier, placeholder)
+    names = {"embedding.weight": embedding.keys[0], "classifier.weight": classifier.keys[0]}
+    if classifier.bias is not None:
+        names["classifier.bias"] = classifier.keys[1]
+    reading = layout.readings[0]
+
+    def convert(copies: dict[str, Tensor]) -> dict[str, Tensor]:
+        return reading.convert({relative: copies[key] for relative, key in cell_keys.items()})
+
+    rows, problems = compare_text_forward(module, ours, name, names, convert)
+    report.rows += rows
+    report.problems += problems
+    return layout
+
+
+def _settle_from_text(report: Report, layout: CellLayout, cell_tensors: dict[str, Tensor], embedding: Layer,
+                      classifier: Layer, vocabulary: list[str], name: str) -> CellLayout:
+    """A file's ambiguous cell read each way on text with known answers; one reading taken only when it is
+    clearly right (see ``text_forward.clearly_best``), and the report says so."""
+    try:
+        scores = {r.name: evidence_loss(_ours_text(name, layout.read_as(cell_tensors, r.name), embedding, classifier,
+                                                   vocabulary), name) for r in layout.readings}
+    except ValueError:
+        return layout
+    best = clearly_best(scores, name)
+    if best is None:
+        return layout
+    loss, right = scores[best]
+    others = min(loss for reading, (loss, _) in scores.items() if reading != best)
+    evidence = (f"on {len(REVIEWS)} reviews written for this check, {right:.0%} right" if name == "SentimentClassification"
+                else "on the assignment's sample passage")
+    report.reading = best
+    report.notes.append(f"Read as {best}: {evidence}, its loss is {loss:.2f} against at least {others:.2f} for the "
+                        f"{len(scores) - 1} other reading(s) of the same weights. Pick another reading if yours differs.")
+    return layout.read_as(cell_tensors, best)
 
 
 def _common_prefix(keys: list[str]) -> str:

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from hw3core.alexnet import IMAGE_SIZE
-from hw3core.report import RowResult
-from hw3core.tables import TABLES, Row
+from hw3core.check.report import RowResult
+from hw3core.check.tables import TABLES, Row
 
 # Layers without weights that a forward may call as functions (F.relu, F.max_pool2d, torch.flatten, F.dropout)
 # instead of modules: torchsummary cannot see them. A pooling layer's work shows in the next layer's shape.
