@@ -68,3 +68,10 @@ def test_the_check_row_times_checking_and_loading_a_dense_alexnet_state_dict():
     assert 200 < row["megabytes"] < 250 and row["seconds"] > 0
     table = benchmark.format_table({"machine": "test", "torch": torch.__version__, "check": row})
     assert f"| {row['megabytes']:.1f} | {row['seconds']:.2f} |" in table
+
+
+def test_the_curves_row_times_reading_and_comparing_a_log():
+    row = benchmark.bench_curves(points=300)
+    assert row["points"] == 300 and 0 < row["megabytes"] < 1 and row["seconds"] > 0
+    table = benchmark.format_table({"machine": "test", "torch": torch.__version__, "curves": row})
+    assert f"| {row['megabytes']:.1f} | 300 | {row['seconds']:.1f} |" in table
