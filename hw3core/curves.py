@@ -248,17 +248,17 @@ def compare(log, part, tags: dict[str, str] | None = None, ours: str | Path | No
         our_curves = {}
     comparison = Comparison(part, {roles[role]: curves[roles[role]] for role in roles}, roles, yours, our_curves,
                             name if our_curves else None, [MARKS[part]])
-    missing = [ROLES[role] for role in ROLES if role not in roles]
+    missing = [role for role in ROLES if role not in roles]
     comparison.verdict = [
         f"Read from your log ({epochs} epoch{'s' if epochs != 1 else ''}): {'; '.join(notes)}."
-        + (f" Not found by name: {', '.join(missing)} (name it: tags={{'{next(r for r in ROLES if r not in roles)}'"
-           ": 'your tag'}})." if missing else ""),
+        + (f" Not found by name: {', '.join(ROLES[role] for role in missing)} (name its tag: `{missing[0]}=TAG` in "
+           f"the app, `tags={{'{missing[0]}': TAG}}` in a notebook)." if missing else ""),
         *[_mark_verdict(mark, yours, our_curves) for mark in comparison.marks],
         _best_verdict(part, yours, our_curves),
         _overfitting_verdict(yours),
     ]
     if not our_curves:
-        comparison.verdict.append(f"Ours is not drawn: no training record in {folder}.")
+        comparison.verdict.append(f"Ours is not drawn: this copy has no training record of {name}.")
     return comparison
 
 

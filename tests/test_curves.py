@@ -109,6 +109,9 @@ def test_names_that_do_not_tell_are_named_by_the_user(tmp_path):
         compare(tmp_path, "AlexNet")
     named = compare(tmp_path, "AlexNet", tags={"train_loss": "curve_a", "val_accuracy": "curve_b"})
     assert named.roles == {"train_loss": "curve_a", "val_accuracy": "curve_b"}
+    assert "Not found by name: training accuracy, validation loss (name its tag: `train_accuracy=TAG`" in named.verdict[0]
+    elsewhere = compare(tmp_path, "AlexNet", tags={"train_loss": "curve_a"}, ours=tmp_path / "no-checkpoints")
+    assert elsewhere.ours == {} and "Ours is not drawn: this copy has no training record of alexnet." in elsewhere.verdict
     with pytest.raises(CurvesError, match="no tag 'curve_c'; it has: curve_a, curve_b, lr"):
         compare(tmp_path, "AlexNet", tags={"train_loss": "curve_c"})
     with pytest.raises(CurvesError, match="one of AlexNet"):
