@@ -22,6 +22,7 @@ from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.sentiment import clean_review
 from demos.uploads import UPLOADS, Held, UploadedModels
 from demos.writer import check_prime
+from demos.your_curves import build as build_your_curves
 from hw3core import DOMAINS
 from hw3core.check import ALEXNETS, CHOICES, check
 from hw3core.check.student import SAVE_STATE_DICT, StudentFileError
@@ -235,6 +236,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
             yours_sentiment = gr.Label(num_top_classes=2, label="Yours")
             ours_sentiment = gr.Label(num_top_classes=2, label="Ours")
         sentiment_note = gr.Markdown(label="Note")
+    build_your_curves(models, session)
 
     button.click(check_model, inputs=[upload, choice, session, reading],
                  outputs=[report, summary, table, session, alexnet_view, writer_view, sentiment_view, reading],

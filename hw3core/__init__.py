@@ -3,6 +3,7 @@ and the check of a student's model against the assignment (the package ``hw3core
 
 from hw3core.alexnet import DOMAINS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
 from hw3core.check import check_model
+from hw3core.curves import compare_curves  # TensorBoard's reader and matplotlib load when a log is compared
 from hw3core.registry import ALEXNET_VARIANTS, MODELS, ModelSpec
 from hw3core.rnn_cells import CELLS, GRUCell, LSTMCell
 from hw3core.text_models import (
@@ -29,6 +30,7 @@ __all__ = [
     "SentimentClassifier",
     "ShakespeareWriter",
     "check_model",
+    "compare_curves",
     "sample_next_char_id",
 ]
 

@@ -71,3 +71,10 @@ def test_the_check_rows_time_a_state_dict_and_modules_right_and_wrong():
                                                  "an LSTMCell class with h = o ⊙ c (two sizes)"]
     table = benchmark.format_table({"machine": "test", "torch": torch.__version__, "check": rows})
     assert all(f"| {row['what']} | {row['seconds']:.2f} |" in table for row in rows)
+
+
+def test_the_curves_row_times_reading_and_comparing_a_log():
+    row = benchmark.bench_curves(points=300)
+    assert row["points"] == 300 and 0 < row["megabytes"] < 1 and row["seconds"] > 0
+    table = benchmark.format_table({"machine": "test", "torch": torch.__version__, "curves": row})
+    assert f"| {row['megabytes']:.1f} | 300 | {row['seconds']:.1f} |" in table

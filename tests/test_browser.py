@@ -85,7 +85,9 @@ def screenshot_of(page, selector: str, name: str) -> None:
     """One part of the page, once its images have loaded."""
     part = page.locator(selector).first
     part.scroll_into_view_if_needed()
-    page.wait_for_function("() => Array.from(document.images).every(image => image.complete)")
+    # Its own images: another tab's load lazily, maybe never.
+    page.wait_for_function("(selector) => Array.from(document.querySelector(selector).querySelectorAll('img'))"
+                           ".every(image => image.complete)", arg=selector)
     page.mouse.move(0, 0)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     part.screenshot(path=SCREENSHOTS / f"{name}.png")
@@ -239,3 +241,32 @@ def test_check_your_model_with_a_students_alexnet(page, tmp_path_factory):
     for image in view.locator("img").all():  # loaded lazily: each comes into view once
         image.scroll_into_view_if_needed()
     screenshot(page, "check-model")
+
+
+def test_your_curves_beside_ours(page, tmp_path_factory):
+    """A student's AlexNet run as the starter logs it (loss per step, accuracies in percent per epoch) beside ours."""
+    import numpy as np
+    from torch.utils.tensorboard import SummaryWriter
+
+    folder = tmp_path_factory.mktemp("student-log")
+    steps_per_epoch, noise = 300, np.random.default_rng(0)
+    with SummaryWriter(str(folder / "alexnet")) as writer:
+        for step in range(5 * steps_per_epoch):
+            writer.add_scalar("Loss/train", 1.3 * np.exp(-step / 500) + 0.25 + 0.08 * noise.standard_normal(), step)
+        for epoch, (train, val, val_loss) in enumerate(zip([58, 70, 77, 83, 88], [64, 73, 79, 82, 81],
+                                                           [0.95, 0.74, 0.6, 0.55, 0.63])):
+            writer.add_scalar("Accuracy/train", train, epoch)
+            writer.add_scalar("Accuracy/val", val, epoch)
+            writer.add_scalar("Loss/val", val_loss, epoch)
+    (event_file,) = folder.rglob("*tfevents*")
+    tab = open_tab(page, TABS[3])
+    panel = tab.locator(".your-curves")
+    panel.locator("input[type=file]").first.set_input_files(event_file)
+    sync_api.expect(panel.get_by_text(event_file.name[:20]).first).to_be_visible()  # uploaded
+    panel.get_by_label("Its part (model)").click()
+    page.get_by_role("option", name="AlexNet", exact=True).click()
+    panel.get_by_role("button", name="Compare with ours").click()
+    sync_api.expect(panel).to_contain_text("yours reached it at epoch 4")
+    sync_api.expect(panel).to_contain_text("Overfitting from epoch 5")
+    sync_api.expect(panel.locator("img").first).to_be_visible()  # the figure
+    screenshot_of(page, ".your-curves", "your-curves")

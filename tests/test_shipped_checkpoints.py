@@ -8,7 +8,10 @@ import torch
 
 from hw3core import SentimentClassifier, ShakespeareWriter
 from hw3core.checkpoints import WEIGHTS_FILE, load_local
+from hw3core.event_files import read_scalars
+from hw3core.records import read_run
 from hw3core.registry import MODELS, models_of
+from training import event_log
 
 CHECKPOINTS = Path(__file__).parents[1] / "checkpoints"
 SENTIMENT = ["sentiment-gru", "sentiment-lstm"]
@@ -64,3 +67,21 @@ def test_each_shipped_alexnet_was_compressed_with_its_defaults(name):
     pruned_convolutions = [layer for layer in layers if layer["name"].startswith("conv") and layer["density"] < 1]
     assert pruned_convolutions
     assert all(layer["density"] == pytest.approx(conv_density, abs=0.01) for layer in pruned_convolutions)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_each_shipped_checkpoint_has_its_record_as_tensorboard_curves(name):
+    """`tensorboard --logdir checkpoints` shows every shipped run: its event file holds metrics.jsonl, epoch by
+    epoch (made by python -m training.event_log), and a refit's selection run is in its own folder."""
+    folder = CHECKPOINTS / name
+    record = read_run(folder)
+    files = list(folder.rglob("*tfevents*"))
+    assert files and all(file.stat().st_size < 100_000 for file in files)
+    curves = read_scalars(folder)
+    for key, tag in event_log.EPOCH_TAGS.items():
+        rows = [row for row in record.history if getattr(row, key) is not None]
+        assert [point for point in curves[tag].points] == [(row.epoch, pytest.approx(getattr(row, key), rel=1e-6))
+                                                           for row in rows] if rows else tag not in curves
+    if record.selection_run:
+        selection = curves[f"{event_log.SELECTION_RUN}/loss/validation"].points
+        assert [value for _, value in selection] == pytest.approx([row.val_loss for row in record.selection_run.history])

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from demos.model_store import ModelStore
 from hw3core import ALEXNET_VARIANTS, CELLS
 from hw3core.checkpoints import PLOT_FILES, load_local
+from hw3core.event_files import read_scalars
 from hw3core.records import RunRecord, read_run
 from hw3core.registry import MODELS
 from tiny_data import (
@@ -33,7 +34,7 @@ from tiny_data import (
     run_module,
     tiny_reviews,
 )
-from training import evaluate, hub, loop, train_alexnet, train_sentiment, train_shakespeare
+from training import evaluate, event_log, hub, loop, train_alexnet, train_sentiment, train_shakespeare
 from training.data import collate_images, split_text
 from training.loop import Distributed, Task, run_epoch
 
@@ -77,7 +78,19 @@ def check_checkpoint(out, name: str, epochs: int, module: str) -> list[dict]:
     assert f"| {epochs} | {metrics[-1]['train_loss']:.4f} |" in card  # the last epoch's row
 
     assert not list(out.glob("*.tmp")) and not (out / ".saving").exists()
+    check_event_file(out, metrics)
     return metrics
+
+
+def check_event_file(out, metrics: list[dict]) -> None:
+    """TensorBoard's curves are the record's, epoch by epoch, and one loss and learning rate per optimizer step."""
+    curves = read_scalars(out)
+    for key, tag in event_log.EPOCH_TAGS.items():
+        if metrics[0].get(key) is not None:
+            assert curves[tag].points == [(row["epoch"], pytest.approx(row[key], rel=1e-6)) for row in metrics]
+    steps = [step for step, _ in curves[event_log.STEP_LOSS_TAG].points]
+    assert steps and steps == list(range(len(steps))) and len(steps) % len(metrics) == 0
+    assert [step for step, _ in curves[event_log.STEP_RATE_TAG].points] == steps
 
 
 def kept_row(out, metrics: list[dict]) -> dict:
@@ -553,3 +566,17 @@ def test_keep_best_is_the_epoch_of_lowest_validation_loss_and_last_the_last():
     assert kept_epoch(history, "best") == 2 and kept_epoch(history, "last") == 3
     tie = [{"epoch": 1, "val_loss": 0.3}, {"epoch": 2, "val_loss": 0.3}]
     assert kept_epoch(tie, "best") == 2  # a tie keeps the later, longer-trained weights
+
+
+def test_the_loss_plot_has_validation_loss_on_the_same_axes(tmp_path, monkeypatch):
+    from training import plots
+
+    drawn, subplots = [], plots.plt.subplots
+    monkeypatch.setattr(plots.plt, "subplots", lambda *a, **k: drawn.append(subplots(*a, **k)) or drawn[-1])
+    history = [{"epoch": 1, "train_loss": 0.9, "train_accuracy": 0.6, "val_loss": 0.7, "val_accuracy": 0.65},
+               {"epoch": 2, "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 0.75, "val_accuracy": 0.7}]
+    plots.draw(tmp_path, history, "alexnet", kept_epoch=1)
+    loss_axes = drawn[0][1]
+    lines = {line.get_label(): list(line.get_ydata()) for line in loss_axes.get_lines()}
+    assert lines["training"] == [0.9, 0.5] and lines["validation"] == [0.7, 0.75]
+    assert loss_axes.get_title() == "alexnet: loss: training and validation"

@@ -310,6 +310,28 @@ def bench_check(repeats: int) -> list[dict]:
     return rows
 
 
+def bench_curves(points: int = 1_000_000) -> dict:
+    """Reading a student's TensorBoard log at the upload limit and comparing it with ours, as /your_curves does:
+    ``points`` per-step training losses (a million make a 50 MB event file, just under hw3core.event_files'
+    MAX_BYTES) and five epochs of validation accuracy. Timed once: writing the log takes as long as reading it."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from hw3core.curves import compare
+
+    with tempfile.TemporaryDirectory() as folder:
+        with SummaryWriter(folder) as writer:
+            for step in range(points):
+                writer.add_scalar("Loss/train", 1.0 / (1 + step), step)
+            for epoch in range(5):
+                writer.add_scalar("Accuracy/val", 0.7 + 0.04 * epoch, epoch)
+        size = sum(file.stat().st_size for file in Path(folder).iterdir())
+        start = time.perf_counter()
+        comparison = compare(folder, "AlexNet")
+        seconds = time.perf_counter() - start
+    assert len(comparison.curves["Loss/train"].points) == points
+    return {"points": points, "megabytes": size / 1e6, "seconds": seconds}
+
+
 def format_table(results: dict) -> str:
     lines = [f"Benchmark on {results['machine']} (torch {results['torch']})"]
     if results.get("cells"):
@@ -344,6 +366,10 @@ def format_table(results: dict) -> str:
     if results.get("check"):
         lines += ["", "| Check your model: a student's | seconds |", "|---|---|"]
         lines += [f"| {r['what']} | {r['seconds']:.2f} |" for r in results["check"]]
+    if results.get("curves"):
+        c = results["curves"]
+        lines += ["", "| Your training curves | log (MB) | points | read and compare (s) |", "|---|---|---|---|",
+                  f"| per-step loss and per-epoch accuracy | {c['megabytes']:.1f} | {c['points']:,} | {c['seconds']:.1f} |"]
     if results.get("views"):
         lines += ["", "| app view (hw3core method) | input | seconds |", "|---|---|---|"]
         lines += [f"| /{r['view']} | {r['input']} | {r['seconds']:.3f} |" for r in results["views"]]
@@ -360,6 +386,7 @@ SECTIONS = {
     "alexnet_files": lambda device, repeats, args: bench_alexnet_files(args.checkpoints, device, repeats),
     "views": lambda device, repeats, args: bench_views(device, repeats),
     "check": lambda device, repeats, args: bench_check(repeats),
+    "curves": lambda device, repeats, args: bench_curves(100_000 if args.quick else 1_000_000),
 }
 
 

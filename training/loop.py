@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from hw3core.checkpoints import METRICS_FILE, RUN_FILE, is_valid_repo_id
@@ -32,7 +33,7 @@ from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE
 from hw3core.numerics import flush_denormals
 from hw3core.records import Epoch, RunRecord
 from hw3core.registry import MODELS
-from training import hub, plots
+from training import event_log, hub, plots
 from training.data import DataError
 
 CLASS_SCORES = ("balanced_accuracy", "balanced_loss", "per_class", "confusion")  # per_class_scores' keys
@@ -294,8 +295,10 @@ def learning_rate_schedule(optimizer, schedule: str, warmup: float, steps: int) 
 
 
 def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimizer=None, description: str = "",
-              scheduler=None) -> dict:
-    """One pass over ``loader``: trains when given an optimizer, else evaluates. Metrics summed over ranks."""
+              scheduler=None, steps: list | None = None) -> dict:
+    """One pass over ``loader``: trains when given an optimizer, else evaluates. Metrics summed over ranks.
+    ``steps``, when given, gets (the batch's loss as a tensor, the learning rate) per optimizer step: read
+    once the epoch ends, so the loop keeps its one host-device sync every 20 steps."""
     training = optimizer is not None
     model.train(training)
     totals = torch.zeros(4, dtype=torch.float64, device=world.device)  # loss sum, correct, count, skipped
@@ -314,6 +317,8 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
                 # but the other ranks wait in backward's all-reduce for this one: join them with zero gradients.
                 loss = loss.nan_to_num(0.0) * 0.0
             if training:
+                if steps is not None:
+                    steps.append((loss.detach(), optimizer.param_groups[0]["lr"]))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if task.clip_grad_norm:
@@ -430,15 +435,21 @@ def fit(task: Task, config: TrainingConfig) -> list[dict]:
         # Building the scheduler set every group's rate to that of step 0; go on at the one the run stopped at.
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
             group["lr"] = lr
+    writer = None
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if not history:
+            event_log.remove_event_files(out)
+        # A resumed run adds a file of its own; TensorBoard (and hw3core.curves) read the folder as one run.
+        writer = SummaryWriter(str(out))
         print(f"{task.name}: {len(task.train_set)} training / {len(task.val_set)} validation examples, "
               f"{sum(p.numel() for p in model.parameters()):,} parameters, on {hardware(world.device, world.world_size)}")
 
     for epoch in range(len(history), config.epochs):
         train_loader.sampler.set_epoch(epoch)
         label = f"epoch {epoch + 1}/{config.epochs}"
-        train = run_epoch(trained, train_loader, task, world, amp, optimizer, f"{label} train", scheduler)
+        steps = [] if writer else None
+        train = run_epoch(trained, train_loader, task, world, amp, optimizer, f"{label} train", scheduler, steps)
         # The plain module: shards may differ by a batch, and evaluation needs no DDP synchronisation.
         # In float32, as training.evaluate and the app run it, so the recorded figures are theirs.
         val = run_epoch(model, val_loader, task, world, amp=False, description=f"{label} val") if len(task.val_set) \
@@ -472,6 +483,10 @@ def fit(task: Task, config: TrainingConfig) -> list[dict]:
             run = record.to_json()
             _atomic_write_text(out / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in history))
             _atomic_write_text(out / RUN_FILE, json.dumps(run, indent=2) + "\n")
+            event_log.write_steps(writer, epoch * len(train_loader), torch.stack([loss for loss, _ in steps]).tolist()
+                                  if steps else [], [rate for _, rate in steps])
+            event_log.write_epoch(writer, history[-1])
+            writer.flush()
             plots.draw(out, history, task.name, kept, run.get("selection_run", {}).get("history"))
             hub.write_model_card(out, task.description, record)
             # Written last: a run killed before this line redoes the epoch from the previous state.
@@ -479,6 +494,8 @@ def fit(task: Task, config: TrainingConfig) -> list[dict]:
                           "scheduler": scheduler.state_dict(), "history": json.dumps(history),
                           "run": json.dumps(run), "rng": rng}, out / RESUME_FILE)
 
+    if writer is not None:
+        writer.close()
     if world.world_size > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -11,12 +11,14 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from hw3core.checkpoints import PLOT_FILES  # noqa: E402
 
 CURVES = {
-    "train_loss": ("Training loss", "loss"),
+    "train_loss": ("Loss: training and validation", "loss"),
     "train_accuracy": ("Training accuracy", "accuracy"),
     "val_accuracy": ("Validation accuracy", "accuracy"),
 }
 # Drawn beside a curve when a run records it: the training data scored without dropout (Task.train_probe).
 EVAL_MODE = {"train_loss": "train_eval_loss"}
+# Drawn on the same axes: validation loss beside training loss, where overfitting shows (it rises as training's falls).
+SAME_AXES = {"train_loss": ("val_loss", "validation")}
 
 
 def draw(folder: Path, history: list[dict], name: str, kept_epoch: int | None = None,
@@ -37,7 +39,14 @@ def draw(folder: Path, history: list[dict], name: str, kept_epoch: int | None = 
             axes.text(0.5, 0.5, "no validation split:\ntrained on all the data", ha="center", va="center",
                       transform=axes.transAxes)
         else:
-            axes.plot(epochs, values, marker="o", label="training pass" if eval_mode else None)
+            beside = SAME_AXES.get(key)
+            axes.plot(epochs, values, marker="o",
+                      label="training pass" if eval_mode else "training" if beside else None)
+            if beside and any(row.get(beside[0]) is not None for row in history):
+                axes.plot(epochs, [row.get(beside[0]) for row in history], marker="^", label=beside[1])
+            elif beside and selection and all(row.get(beside[0]) is not None for row in selection):
+                axes.plot([row["epoch"] for row in selection], [row[beside[0]] for row in selection], marker="^",
+                          color="tab:gray", label=f"{beside[1]} (the run that chose the settings)")
         if eval_mode:
             axes.plot(epochs, [row.get(EVAL_MODE[key]) for row in history], marker="s",
                       label="without dropout (eval mode)")
