@@ -22,7 +22,7 @@ from torch import nn
 from hw3core import ALEXNET_VARIANTS, CELLS, AlexNet, SentimentClassifier, ShakespeareWriter, explain
 from hw3core.check import check
 from hw3core.checkpoints import WEIGHTS_FILE, load_local
-from hw3core.compression import COMPRESSED_FILE
+from hw3core.compression import COMPRESSED_FILE, load_compressed
 from hw3core.numerics import flush_denormals
 from hw3core.text import SPECIAL_TOKENS
 from training.loop import hardware
@@ -235,6 +235,42 @@ def bench_alexnet_files(root: Path, device, repeats) -> list[dict]:
     return rows
 
 
+def bench_served(root: Path, device, repeats, batches=(1, 32), threads=(1, 2)) -> list[dict]:
+    """The three AlexNets, each from its compressed file under ``root``, on one batch of images: served
+    (pruned Linear layers in CSR, as the app and training.evaluate load them) against the dense decode of
+    the same file, side by side, at each thread count and batch size; and their convolutions alone,
+    which both forms share and which bound how fast the served form can be."""
+    files = {name: root / name / COMPRESSED_FILE for name in ALEXNET_VARIANTS}
+    found = {name: path for name, path in files.items() if path.is_file()}
+    if not found:
+        return []
+    served = [load_local(ALEXNET_VARIANTS[name], path.parent, COMPRESSED_FILE).to(device) for name, path in found.items()]
+    dense = []
+    for name, path in found.items():
+        model = ALEXNET_VARIANTS[name]()
+        model.load_state_dict(load_compressed(path), strict=True)
+        dense.append(model.eval().to(device))
+    features = [explain.split_at_last_conv(model)[0] for model in served]
+    rows, default_threads = [], torch.get_num_threads()
+    for count in threads if device.type == "cpu" else (default_threads,):
+        torch.set_num_threads(count)
+        for batch in batches:
+            images = torch.randn(batch, 3, 227, 227, device=device)
+            runs = max(1, repeats * 5 // batch)
+
+            @torch.no_grad()
+            def run(models):
+                return [model(images) for model in models]
+
+            times = {label: timed(lambda models=models: run(models), runs, device)
+                     for label, models in (("dense", dense), ("served", served), ("convolutions", features))}
+            rows += [{"weights": label, "threads": count, "batch": batch, "models": len(found),
+                      "ms": times[label] * 1000, "convolutions_ms": times["convolutions"] * 1000,
+                      "ratio": times[label] / times["dense"]} for label in ("dense", "served")]
+    torch.set_num_threads(default_threads)
+    return rows
+
+
 def bench_views(device, repeats, review_words: int = 198, characters: int = 1500) -> list[dict]:
     """The methods behind the app's "Inside the models" views, at the shipped models' sizes and the
     largest input each view takes: one image, a review filling the 200-token window, the longest text
@@ -310,6 +346,11 @@ def format_table(results: dict) -> str:
         lines += ["", "| AlexNet checkpoint | weights | file (MB) | load (s) | one image (ms) |", "|---|---|---|---|---|"]
         lines += [f"| {r['variant']} | {r['weights']} | {r['megabytes']:.1f} | {r['load_s']:.2f} | {r['latency_ms']:.1f} |"
                   for r in results["alexnet_files"]]
+    if results.get("served"):
+        lines += ["", "| AlexNets from their compressed files | threads | batch | all three (ms) | / dense "
+                  "| their convolutions alone (ms) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['weights']} | {r['threads']} | {r['batch']} | {r['ms']:.1f} | {r['ratio']:.2f}x "
+                  f"| {r['convolutions_ms']:.1f} |" for r in results["served"]]
     if results.get("check"):
         c = results["check"]
         lines += ["", "| Check your model | file (MB) | check and load (s) |", "|---|---|---|",
@@ -328,6 +369,7 @@ SECTIONS = {
     "writer": lambda device, repeats, args: bench_writer(device, repeats),
     "alexnet": lambda device, repeats, args: bench_alexnets(device, repeats),
     "alexnet_files": lambda device, repeats, args: bench_alexnet_files(args.checkpoints, device, repeats),
+    "served": lambda device, repeats, args: bench_served(args.checkpoints, device, repeats),
     "views": lambda device, repeats, args: bench_views(device, repeats),
     "check": lambda device, repeats, args: bench_check(repeats),
 }
