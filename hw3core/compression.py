@@ -71,8 +71,10 @@ def pack_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def unpack_bits(packed: torch.Tensor, bits: int, count: int) -> torch.Tensor:
-    planes = np.unpackbits(packed.numpy())[: count * bits].reshape(count, bits).astype(np.int64)
-    return torch.from_numpy((planes << np.arange(bits)).sum(1))
+    """The ``count`` indices ``pack_bits`` packed, as int64. Each index's bit planes are packed back into
+    one byte (least significant first), so no array larger than the result is made."""
+    planes = np.unpackbits(packed.numpy())[: count * bits].reshape(count, bits)
+    return torch.from_numpy(np.packbits(planes, axis=1, bitorder="little")[:, 0]).long()
 
 
 def encode_gaps(positions: torch.Tensor) -> torch.Tensor:
