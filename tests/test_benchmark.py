@@ -88,3 +88,6 @@ def test_served_rows_time_the_dense_decode_and_the_served_form_side_by_side(tmp_
     table = benchmark.format_table({"machine": "test", "torch": torch.__version__, "served": rows})
     assert f"| served | 1 | 2 | {rows[3]['ms']:.1f} | {rows[3]['ratio']:.2f}x |" in table
     assert benchmark.bench_served(tmp_path / "nothing", torch.device("cpu"), repeats=1) == []
+    rows[1]["ratio"], rows[3]["ratio"] = 0.5, 1.25
+    assert "slower than the dense decode at: 1 thread(s), batch 2 (1.25x)." in benchmark.format_table(
+        {"machine": "test", "torch": torch.__version__, "served": rows})

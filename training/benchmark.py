@@ -351,6 +351,9 @@ def format_table(results: dict) -> str:
                   "| their convolutions alone (ms) |", "|---|---|---|---|---|---|"]
         lines += [f"| {r['weights']} | {r['threads']} | {r['batch']} | {r['ms']:.1f} | {r['ratio']:.2f}x "
                   f"| {r['convolutions_ms']:.1f} |" for r in results["served"]]
+        slower = [f"{r['threads']} thread(s), batch {r['batch']} ({r['ratio']:.2f}x)" for r in results["served"]
+                  if r["weights"] == "served" and r["ratio"] > 1]
+        lines += ["", "The served form is slower than the dense decode at: " + "; ".join(slower) + "."] if slower else []
     if results.get("check"):
         c = results["check"]
         lines += ["", "| Check your model | file (MB) | check and load (s) |", "|---|---|---|",
