@@ -35,3 +35,28 @@ def test_the_table_has_a_row_per_training_cell_and_alexnet_measurement():
                      "accuracy 0.500 |", "| shakespeare-gru (one epoch, --limit) | 3.0 s, last training loss 2.500 |",
                      "custom 4.0 ms, cuDNN 2.0 ms (2.00x)", "| served, batch 32, all 3 | 7.2 ms (0.50x dense) |"):
         assert expected in table
+
+
+pytest_plugins = ["tiny_data_fixtures"]  # tiny_pacs, tiny_imdb, tiny_text
+
+
+def test_the_short_trainings_run_each_script_and_report_its_last_epoch(tiny_pacs, tiny_imdb, tiny_text, tmp_path,
+                                                                        monkeypatch):
+    """The plumbing on the CPU, on tiny data sets laid out as DATA_DIR is, with small models."""
+    data = tmp_path / "data"
+    (data / "imdb").mkdir(parents=True)
+    (data / "tinyshakespeare").mkdir()
+    (data / "pacs").symlink_to(tiny_pacs)
+    (data / "imdb" / "aclImdb_v1.tar.gz").symlink_to(tiny_imdb)
+    (data / "tinyshakespeare" / "input.txt").symlink_to(tiny_text)
+    small = {"train_alexnet": ["--batch-size", "8"],
+             "train_sentiment": ["--val-size", "4", "--min-count", "1", "--embedding-dim", "8", "--hidden-size", "8"],
+             "train_shakespeare": ["--history", "20", "--embedding-dim", "8", "--hidden-size", "16", "--batch-size", "4"]}
+    plan = [(name, script, file, [*flags, *small[script.__name__.rsplit(".", 1)[1]]])
+            for name, script, file, flags in gpu_check.TRAININGS if name in ("alexnet", "sentiment-lstm",
+                                                                             "shakespeare-gru")]
+    monkeypatch.setattr(gpu_check, "TRAININGS", plan)
+    rows = gpu_check.short_trainings(data, tmp_path / "out", device="cpu")
+    assert [row["run"] for row in rows] == ["alexnet", "sentiment-lstm", "shakespeare-gru"]
+    assert all(row["seconds"] > 0 and row["train_loss"] > 0 and 0 <= row["val_accuracy"] <= 1 for row in rows)
+    assert all((tmp_path / "out" / row["run"] / "model.safetensors").is_file() for row in rows)
