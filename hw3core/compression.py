@@ -143,7 +143,6 @@ class CompressedTensors:
     """A compressed file as stored: its plain tensors (the biases), and per compressed weight its
     layout entry and encoded tensors. Each weight is decoded on demand, dense or as kept entries."""
 
-    path: str
     plain: dict[str, torch.Tensor]
     layout: dict[str, dict]
     encoded: dict[str, torch.Tensor]
@@ -176,7 +175,7 @@ def read_compressed(path, max_parameters: int | None = None) -> CompressedTensor
     tensors = load_file(str(path))
     plain = {name: tensor for name, tensor in tensors.items() if name.rsplit(".", 1)[0] not in layout}
     encoded = {name: tensor for name, tensor in tensors.items() if name not in plain}
-    return CompressedTensors(str(path), plain, layout, encoded)
+    return CompressedTensors(plain, layout, encoded)
 
 
 @contextmanager
