@@ -47,6 +47,24 @@ def timed(fn: Callable, repeats: int, device: torch.device, statistic: Callable 
     return statistic(times)
 
 
+def timed_in_turn(fns: dict[str, Callable], repeats: int, device: torch.device) -> dict[str, float]:
+    """Median seconds of each of ``fns``, run in turn round after round after one warm-up each: on a
+    machine shared with other jobs, their load falls on every one alike."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def matrix_products(steps: int, batch: int, inputs: int, hidden: int, gates: int, backward: bool, device) -> Callable:
     """Only the matrix products a recurrent layer of ``gates`` gates cannot avoid: the input
     projection of all steps, one product with the hidden state per step and, with ``backward``, their
@@ -238,7 +256,7 @@ def bench_alexnet_files(root: Path, device, repeats) -> list[dict]:
 def bench_served(root: Path, device, repeats, batches=(1, 32), threads=(1, 2)) -> list[dict]:
     """The three AlexNets, each from its compressed file under ``root``, on one batch of images: served
     (pruned Linear layers in CSR, as the app and training.evaluate load them) against the dense decode of
-    the same file, side by side, at each thread count and batch size; and their convolutions alone,
+    the same file, in turn (``timed_in_turn``), at each thread count and batch size; and their convolutions alone,
     which both forms share and which bound how fast the served form can be."""
     files = {name: root / name / COMPRESSED_FILE for name in ALEXNET_VARIANTS}
     found = {name: path for name, path in files.items() if path.is_file()}
@@ -262,8 +280,8 @@ def bench_served(root: Path, device, repeats, batches=(1, 32), threads=(1, 2)) -
             def run(models):
                 return [model(images) for model in models]
 
-            times = {label: timed(lambda models=models: run(models), runs, device)
-                     for label, models in (("dense", dense), ("served", served), ("convolutions", features))}
+            times = timed_in_turn({label: lambda models=models: run(models) for label, models in
+                                   (("dense", dense), ("served", served), ("convolutions", features))}, runs, device)
             rows += [{"weights": label, "threads": count, "batch": batch, "models": len(found),
                       "ms": times[label] * 1000, "convolutions_ms": times["convolutions"] * 1000,
                       "ratio": times[label] / times["dense"]} for label in ("dense", "served")]
