@@ -36,6 +36,7 @@ import gradio as gr  # noqa: E402
 from demos import check_model, domain, sentiment, writer  # noqa: E402
 from demos.model_store import ModelStore  # noqa: E402
 from hw3core.checkpoints import PLOT_FILES  # noqa: E402
+from hw3core.memory import release_large_buffers_when_freed  # noqa: E402
 from hw3core.numerics import flush_denormals  # noqa: E402
 from hw3core.registry import MODELS  # noqa: E402
 
@@ -69,6 +70,7 @@ THEME = gr.themes.Default(
 def build_app(checkpoints: str | Path | None = None) -> gr.Blocks:
     """The app, with its models read from ``checkpoints`` (default: HW3_CHECKPOINTS, else ./checkpoints)."""
     flush_denormals()
+    release_large_buffers_when_freed()  # a long-lived server: its memory is not what its largest request once needed
     models = ModelStore(checkpoints)
     with gr.Blocks(title="Homework 3 demos", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# Homework 3: CNNs and RNNs\nThe trained models of each part, running on this machine's CPU.")

@@ -13,12 +13,13 @@ import gradio as gr
 from PIL import Image
 
 from demos.domain import VARIANTS as OUR_ALEXNETS
-from demos.domain import domain_probabilities, open_image, preprocess, uploaded_file
+from demos.domain import domain_probabilities, preprocess, read_uploaded_image
 from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
 from demos.inside_domain import DOMAIN_COLOURS, cam_view
 from demos.inside_writer import CANDIDATES, MAX_INSPECT_CHARACTERS, TEXT_CSS, surprise_view
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
+from demos.received import received_uploads
 from demos.sentiment import clean_review
 from demos.uploads import UPLOADS, Held, UploadedModels
 from demos.writer import check_prime
@@ -120,14 +121,16 @@ def _ours(models: ModelStore, name: str):
 
 
 def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
+    received = received_uploads()  # each uploaded file is deleted once read
+
     @shown_to_user
     def check_model(file, model, session, reading="auto"):
-        return check_upload(file, model, session, uploads, reading)
+        return received.read_file(file, lambda: check_upload(file, model, session, uploads, reading))
 
     @shown_to_user
     def your_domain(upload, session):
+        image = read_uploaded_image(upload, received)  # first: the upload is deleted whatever follows
         held = session_model(session, uploads, "AlexNet")
-        image = open_image(*uploaded_file(upload))
         ours, why = _ours(models, OUR_CHECKPOINTS[held.name])
         yours_label = domain_probabilities(held.model, image)
         ours_label = domain_probabilities(ours, image) if ours else None

@@ -12,9 +12,10 @@ from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
 from demos.inside_domain import build_inside_views
 from demos.model_store import CONCURRENCY_ID, ModelStore, Prediction
+from demos.received import ReceivedUploads, received_uploads
 from demos.training_info import build_training_panel
 from hw3core import DOMAINS
-from hw3core.alexnet import image_transform
+from hw3core.alexnet import decode_transform, image_transform
 from hw3core.registry import titles
 
 # Checkpoint name -> the title shown above its result, in the order of the API's outputs.
@@ -94,10 +95,25 @@ def uploaded_file(value: dict | str | None) -> tuple[str | None, str | None]:
     return path, name
 
 
+def network_sized(image: Image.Image) -> Image.Image:
+    """The image as the networks see it (227x227, decode_transform's resize): what each view reads of it,
+    and the same pixels when decode_transform reads it again (a resize to its own size changes nothing)."""
+    return Image.fromarray(decode_transform()(image).permute(1, 2, 0).numpy())
+
+
+def read_uploaded_image(upload: dict | str | None, received: ReceivedUploads) -> Image.Image:
+    """The image input's value (see ``uploaded_file``) as an RGB image the size the networks see; the
+    uploaded file is deleted once read (demos.received)."""
+    path = upload.get("path") if isinstance(upload, dict) else upload
+    return received.read_image(path, lambda: network_sized(open_image(*uploaded_file(upload))))
+
+
 def build(models: ModelStore) -> None:
+    received = received_uploads()
+
     @shown_to_user
     def classify_domain(upload):
-        image = open_image(*uploaded_file(upload))
+        image = read_uploaded_image(upload, received)
         models.require(VARIANTS)  # an error naming what is missing, never an empty label
         predictions = classify(image, models)
         return *[p.probabilities for p in predictions], *[describe(p) for p in predictions]
@@ -133,5 +149,6 @@ def build(models: ModelStore) -> None:
         example_labels=[path.stem for path in examples],
         label="Drawn examples (not from PACS)",
     )
-    build_inside_views(models, VARIANTS, image, read_image=lambda upload: open_image(*uploaded_file(upload)))
+    received.keep_cached(image)  # the examples' copies: a click sends them again
+    build_inside_views(models, VARIANTS, image, read_image=lambda upload: read_uploaded_image(upload, received))
     build_training_panel(models, VARIANTS)

@@ -36,6 +36,7 @@ from hw3core.checkpoints import (
     weights_file,
 )
 from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE
+from hw3core.memory import return_freed_memory
 from hw3core.registry import DEFAULT_ROOT, MODELS
 
 # Every endpoint runs a model on the same few cores: they share one concurrency limit (app.py sets it).
@@ -160,6 +161,8 @@ class ModelStore:
             return load_local(MODELS[name].cls, folder)
         except CheckpointError as error:
             raise ModelUnavailable(f"{error}. Retrain it with `{self.training_command(name)}`.") from None
+        finally:
+            return_freed_memory()  # what decoding the file used: the app is long-lived
 
     def _download(self, name: str, files: list[str]) -> Path:
         local = self.root / name

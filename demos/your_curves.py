@@ -10,6 +10,7 @@ import gradio as gr
 
 from demos.errors import InvalidInput, shown_to_user
 from demos.model_store import ModelStore
+from demos.received import received_uploads
 from hw3core.curves import CHOICES, PARTS, ROLES, CurvesError, compare
 from hw3core.curves_figure import draw
 
@@ -59,9 +60,11 @@ def your_curves(path: str | None, part: str, tags: str | None, session: dict | N
 def build(models: ModelStore, session: gr.State) -> None:
     """The panel, in the caller's layout; ``session`` is the check's state (which model was checked)."""
 
+    received = received_uploads()  # the log is deleted once read, as every upload is
+
     @shown_to_user
     def handler(path, part, tags, state):
-        return your_curves(path, part, tags, state, models.root)
+        return received.read_file(path, lambda: your_curves(path, part, tags, state, models.root))
 
     with gr.Column(elem_classes="your-curves"):
         gr.Markdown(INTRO)

@@ -13,7 +13,8 @@ from pathlib import Path
 import safetensors.torch
 from torch import nn
 
-from hw3core.compression import COMPRESSED_FILE, CompressedFileError, load_compressed
+from hw3core.compression import COMPRESSED_FILE, CompressedFileError, decoding_errors, read_compressed
+from hw3core.served import build_served
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -45,7 +46,8 @@ def weights_file(folder: str | Path) -> Path | None:
 
 def load_local(cls: type[nn.Module], folder: str | Path, file: str | None = None) -> nn.Module:
     """Rebuilds a model from a local checkpoint folder, dense or compressed, strictly (every weight
-    present, every shape right). ``file`` picks the weights (default: ``weights_file``'s choice)."""
+    present, every shape right). ``file`` picks the weights (default: ``weights_file``'s choice).
+    A compressed file is served as it is stored (``hw3core.served``): its pruned Linear layers sparse."""
     folder = Path(folder)
     weights = folder / file if file else weights_file(folder)
     if weights is None or not weights.is_file():
@@ -59,11 +61,12 @@ def load_local(cls: type[nn.Module], folder: str | Path, file: str | None = None
     if not isinstance(config, dict):
         raise CheckpointError(f"{folder / CONFIG_FILE} must hold a JSON object")
     try:
-        model = cls(**config)
         if weights.name == COMPRESSED_FILE:
-            model.load_state_dict(load_compressed(weights), strict=True)
-        else:  # what from_pretrained does for a local folder, without its print
-            safetensors.torch.load_model(model, weights, strict=True)
+            with decoding_errors(weights):
+                stored = read_compressed(weights)
+            return build_served(cls, config, stored)
+        model = cls(**config)
+        safetensors.torch.load_model(model, weights, strict=True)  # what from_pretrained does, without its print
         return model.eval()
     except CompressedFileError as error:
         raise CheckpointError(str(error)) from None

@@ -15,6 +15,8 @@ Decoding gives back the dense state dict exactly: the codebook value at every ke
 
 import json
 import math
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -69,8 +71,10 @@ def pack_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def unpack_bits(packed: torch.Tensor, bits: int, count: int) -> torch.Tensor:
-    planes = np.unpackbits(packed.numpy())[: count * bits].reshape(count, bits).astype(np.int64)
-    return torch.from_numpy((planes << np.arange(bits)).sum(1))
+    """The ``count`` indices ``pack_bits`` packed, as int64. Each index's bit planes are packed back into
+    one byte (least significant first), so no array larger than the result is made."""
+    planes = np.unpackbits(packed.numpy())[: count * bits].reshape(count, bits)
+    return torch.from_numpy(np.packbits(planes, axis=1, bitorder="little")[:, 0]).long()
 
 
 def encode_gaps(positions: torch.Tensor) -> torch.Tensor:
@@ -129,21 +133,57 @@ def load_compressed(path, max_parameters: int | None = None) -> dict[str, torch.
     """The dense state dict a compressed file holds; raises CompressedFileError naming the file.
     ``max_parameters``: refuse a file that would decode into more weights (a few bytes of metadata can
     declare any shape, so an untrusted file is measured before anything is allocated)."""
+    with decoding_errors(path):
+        file = read_compressed(path, max_parameters)
+        return {**file.plain, **{name: file.dense(name) for name in file.layout}}
+
+
+@dataclass
+class CompressedTensors:
+    """A compressed file as stored: its plain tensors (the biases), and per compressed weight its
+    layout entry and encoded tensors. Each weight is decoded on demand, dense or as kept entries."""
+
+    plain: dict[str, torch.Tensor]
+    layout: dict[str, dict]
+    encoded: dict[str, torch.Tensor]
+
+    def kept(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(flat positions (kept,) in increasing order, their values (kept,)) of one compressed weight."""
+        return _kept(self.encoded, name, self.layout[name])
+
+    def dense(self, name: str) -> torch.Tensor:
+        """The weight with its codebook value at every kept position and zero elsewhere."""
+        positions, values = self.kept(name)
+        entry = self.layout[name]
+        dense = torch.zeros(math.prod(entry["shape"]))
+        dense[positions] = values
+        return dense.reshape(entry["shape"])
+
+
+def read_compressed(path, max_parameters: int | None = None) -> CompressedTensors:
+    """The file's tensors, checked against its metadata, nothing decoded yet (see ``load_compressed``).
+    Raises the errors ``decoding_errors`` turns into a CompressedFileError."""
+    with safe_open(str(path), framework="pt") as file:
+        metadata = file.metadata() or {}
+    if metadata.get("format") != FORMAT:
+        raise CompressedFileError(f"{path} is not a compressed checkpoint (format {metadata.get('format')!r})")
+    layout = json.loads(metadata["compressed"])
+    decoded = sum(_decoded_size(entry) for entry in layout.values())
+    if max_parameters is not None and decoded > max_parameters:
+        raise CompressedFileError(f"{path} would decode into {decoded:,} weights, more than the "
+                                  f"{max_parameters:,} allowed")
+    tensors = load_file(str(path))
+    plain = {name: tensor for name, tensor in tensors.items() if name.rsplit(".", 1)[0] not in layout}
+    encoded = {name: tensor for name, tensor in tensors.items() if name not in plain}
+    return CompressedTensors(plain, layout, encoded)
+
+
+@contextmanager
+def decoding_errors(path):
+    """Whatever a damaged or foreign file makes safetensors, json or the decoder raise, as a
+    CompressedFileError naming the file."""
     try:
-        with safe_open(str(path), framework="pt") as file:
-            metadata = file.metadata() or {}
-        if metadata.get("format") != FORMAT:
-            raise CompressedFileError(f"{path} is not a compressed checkpoint (format {metadata.get('format')!r})")
-        layout = json.loads(metadata["compressed"])
-        decoded = sum(_decoded_size(entry) for entry in layout.values())
-        if max_parameters is not None and decoded > max_parameters:
-            raise CompressedFileError(f"{path} would decode into {decoded:,} weights, more than the "
-                                      f"{max_parameters:,} allowed")
-        tensors = load_file(str(path))
-        state = {name: tensor for name, tensor in tensors.items() if name.rsplit(".", 1)[0] not in layout}
-        for name, entry in layout.items():
-            state[name] = _decode(tensors, name, entry)
-        return state
+        yield
     except CompressedFileError:
         raise
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
@@ -161,7 +201,7 @@ def _decoded_size(entry: dict) -> int:
     return size
 
 
-def _decode(tensors: dict, name: str, entry: dict) -> torch.Tensor:
+def _kept(tensors: dict, name: str, entry: dict) -> tuple[torch.Tensor, torch.Tensor]:
     shape, bits, kept = entry["shape"], entry["bits"], entry["kept"]
     size = _decoded_size(entry)
     codebook = tensors[f"{name}.codebook"]
@@ -176,6 +216,4 @@ def _decode(tensors: dict, name: str, entry: dict) -> torch.Tensor:
         positions = torch.arange(size)
     if len(positions) != kept or (kept and positions[-1] >= size):
         raise ValueError(f"{name}: the positions do not fit {kept} kept weights in shape {shape}")
-    dense = torch.zeros(size)
-    dense[positions] = values
-    return dense.reshape(shape)
+    return positions, values

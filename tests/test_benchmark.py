@@ -78,3 +78,24 @@ def test_the_curves_row_times_reading_and_comparing_a_log():
     assert row["points"] == 300 and 0 < row["megabytes"] < 1 and row["seconds"] > 0
     table = benchmark.format_table({"machine": "test", "torch": torch.__version__, "curves": row})
     assert f"| {row['megabytes']:.1f} | 300 | {row['seconds']:.1f} |" in table
+def test_served_rows_time_the_dense_decode_and_the_served_form_side_by_side(tmp_path):
+    from hw3core import AlexNet
+    from hw3core.compression import save_compressed
+
+    torch.manual_seed(0)
+    state = AlexNet().state_dict()
+    bits = {name: 4 for name in state if name.endswith("weight")}
+    masks = {name: torch.rand_like(state[name]) < 0.05 for name in bits}
+    (tmp_path / "alexnet").mkdir()
+    (tmp_path / "alexnet" / "config.json").write_text("{}")
+    save_compressed(tmp_path / "alexnet" / "compressed.safetensors", state, masks, bits)
+    rows = benchmark.bench_served(tmp_path, torch.device("cpu"), repeats=1, batches=(1, 2), threads=(1,))
+    assert [(r["weights"], r["batch"]) for r in rows] == [("dense", 1), ("served", 1), ("dense", 2), ("served", 2)]
+    assert all(r["models"] == 1 and r["threads"] == 1 and r["ms"] > 0 and r["convolutions_ms"] > 0 for r in rows)
+    assert all(r["ratio"] == pytest.approx(r["ms"] / rows[i - i % 2]["ms"]) for i, r in enumerate(rows))
+    table = benchmark.format_table({"machine": "test", "torch": torch.__version__, "served": rows})
+    assert f"| served | 1 | 2 | {rows[3]['ms']:.1f} | {rows[3]['ratio']:.2f}x |" in table
+    assert benchmark.bench_served(tmp_path / "nothing", torch.device("cpu"), repeats=1) == []
+    rows[1]["ratio"], rows[3]["ratio"] = 0.5, 1.25
+    assert "slower than the dense decode at: 1 thread(s), batch 2 (1.25x)." in benchmark.format_table(
+        {"machine": "test", "torch": torch.__version__, "served": rows})

@@ -177,6 +177,31 @@ def test_inside_the_alexnets_where_they_looked_and_their_first_layers(page):
     screenshot_of(page, ".inside-layers", "inside-domain-first-layers")
 
 
+def test_an_uploaded_image_serves_every_button_of_its_tab_after_its_file_is_deleted(page, tmp_path_factory):
+    """The upload is deleted once read (demos.received): the tab's next button, which sends the same file
+    again, is answered from the image kept in memory, and the preview the page shows stays whole."""
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("upload") / "my photo.png"
+    Image.new("RGB", (300, 200), (180, 120, 60)).save(path)  # not an example: a file only this test sends
+    tab = open_tab(page, TABS[0])
+    tab.locator("input[type=file]").first.set_input_files(path)
+    sync_api.expect(tab.get_by_text(re.compile(r" · \d+ ms$"))).to_have_count(3)  # classified on upload
+    explain = tab.get_by_role("button", name="Where did each AlexNet look?")
+    if not explain.is_visible():  # the page is shared: an earlier test may have opened the views
+        open_inside(tab)
+    maps = tab.locator(".inside-gradcam img")
+    before = maps.first.get_attribute("src") if maps.count() else None  # an earlier test's maps, if any
+    explain.click()
+    sync_api.expect(maps).to_have_count(3 * 5)
+    if before is not None:  # answered: the maps are this image's
+        sync_api.expect(maps.first).not_to_have_attribute("src", before)
+    preview = tab.locator("img").first
+    sync_api.expect(preview).to_be_visible()
+    assert preview.evaluate("image => image.complete && image.naturalWidth > 0")
+    sync_api.expect(page.get_by_text("no longer on the server")).to_have_count(0)
+
+
 def test_inside_the_sentiment_models_curve_words_and_gates(page):
     tab = open_tab(page, TABS[1])
     tab.get_by_label("Review").fill(

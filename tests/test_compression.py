@@ -90,14 +90,41 @@ def small_alexnet_file(tmp_path, cls=AlexNet) -> Path:
     return folder
 
 
-def test_loading_rebuilds_the_exact_dense_model(tmp_path):
+def dense_decode(cls, folder: Path) -> torch.nn.Module:
+    model = cls()
+    model.load_state_dict(load_compressed(folder / COMPRESSED_FILE), strict=True)
+    return model.eval()
+
+
+def test_loading_serves_the_pruned_linear_layers_sparse_and_answers_as_the_dense_decode(tmp_path):
     folder = small_alexnet_file(tmp_path)
     model = load_local(AlexNet, folder)
-    assert str(model) == str(AlexNet())
-    assert sum(p.numel() for p in model.parameters()) == 58_297_732
+    dense = dense_decode(AlexNet, folder)
+    assert str(model).replace("SparseLinear", "Linear") == str(AlexNet())
+    assert sum(p.numel() for p in model.parameters()) == 58_297_732  # the architecture's, as the tables count
     decoded = load_compressed(folder / COMPRESSED_FILE)
-    assert all(torch.equal(model.state_dict()[name], decoded[name]) for name in decoded)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor.to_dense() if tensor.layout == torch.sparse_csr else tensor, decoded[name]), name
+    assert [name for name, p in model.named_parameters() if p.layout == torch.sparse_csr] == [
+        "linear16.weight", "linear19.weight", "linear21.weight"]  # 1% kept: even the last layer is sparse
+    images = torch.randn(3, 3, 227, 227)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images).softmax(-1), dense(images).softmax(-1), rtol=0, atol=1e-6)
     assert not model.training
+
+
+def test_loading_never_builds_a_dense_linear_weight(tmp_path, monkeypatch):
+    """Neither the constructor's initialised weights nor a dense decode of a pruned layer: the largest
+    dense tensor made while loading is a convolution's."""
+    folder = small_alexnet_file(tmp_path)
+    made = []
+    zeros = torch.zeros
+    monkeypatch.setattr(torch, "zeros", lambda *size, **kw: made.append(size) or zeros(*size, **kw))
+    model = load_local(AlexNet, folder)
+    assert model.linear16.weight.layout == torch.sparse_csr
+    assert all(torch.Size(size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size).numel()
+               < 4096 * 4096 for size in made), made
+    assert not any(p.is_meta for p in model.parameters())
 
 
 def test_a_truncated_compressed_file_is_refused_naming_it(tmp_path):
@@ -196,7 +223,7 @@ def test_the_hub_path_loads_a_compressed_repo(tmp_path, monkeypatch):
     model = store.get("alexnet")
     assert asked[0][0] == "someone/hw3-alexnet" and COMPRESSED_FILE in asked[0][1]
     decoded = load_compressed(repo / COMPRESSED_FILE)
-    assert torch.equal(model.state_dict()["linear16.weight"], decoded["linear16.weight"])
+    assert torch.equal(model.state_dict()["linear16.weight"].to_dense(), decoded["linear16.weight"])
 
 
 class _Parsed(Exception):

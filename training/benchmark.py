@@ -22,7 +22,7 @@ from torch import nn
 from hw3core import ALEXNET_VARIANTS, CELLS, AlexNet, LSTMCell, SentimentClassifier, ShakespeareWriter, explain
 from hw3core.check import check
 from hw3core.checkpoints import WEIGHTS_FILE, load_local
-from hw3core.compression import COMPRESSED_FILE
+from hw3core.compression import COMPRESSED_FILE, load_compressed
 from hw3core.numerics import flush_denormals
 from hw3core.text import SPECIAL_TOKENS
 from training.loop import hardware
@@ -45,6 +45,24 @@ def timed(fn: Callable, repeats: int, device: torch.device, statistic: Callable 
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
     return statistic(times)
+
+
+def timed_in_turn(fns: dict[str, Callable], repeats: int, device: torch.device) -> dict[str, float]:
+    """Median seconds of each of ``fns``, run in turn round after round after one warm-up each: on a
+    machine shared with other jobs, their load falls on every one alike."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def matrix_products(steps: int, batch: int, inputs: int, hidden: int, gates: int, backward: bool, device) -> Callable:
@@ -235,6 +253,42 @@ def bench_alexnet_files(root: Path, device, repeats) -> list[dict]:
     return rows
 
 
+def bench_served(root: Path, device, repeats, batches=(1, 32), threads=(1, 2)) -> list[dict]:
+    """The three AlexNets, each from its compressed file under ``root``, on one batch of images: served
+    (pruned Linear layers in CSR, as the app and training.evaluate load them) against the dense decode of
+    the same file, in turn (``timed_in_turn``), at each thread count and batch size; and their convolutions alone,
+    which both forms share and which bound how fast the served form can be."""
+    files = {name: root / name / COMPRESSED_FILE for name in ALEXNET_VARIANTS}
+    found = {name: path for name, path in files.items() if path.is_file()}
+    if not found:
+        return []
+    served = [load_local(ALEXNET_VARIANTS[name], path.parent, COMPRESSED_FILE).to(device) for name, path in found.items()]
+    dense = []
+    for name, path in found.items():
+        model = ALEXNET_VARIANTS[name]()
+        model.load_state_dict(load_compressed(path), strict=True)
+        dense.append(model.eval().to(device))
+    features = [explain.split_at_last_conv(model)[0] for model in served]
+    rows, default_threads = [], torch.get_num_threads()
+    for count in threads if device.type == "cpu" else (default_threads,):
+        torch.set_num_threads(count)
+        for batch in batches:
+            images = torch.randn(batch, 3, 227, 227, device=device)
+            runs = max(1, repeats * 5 // batch)
+
+            @torch.no_grad()
+            def run(models):
+                return [model(images) for model in models]
+
+            times = timed_in_turn({label: lambda models=models: run(models) for label, models in
+                                   (("dense", dense), ("served", served), ("convolutions", features))}, runs, device)
+            rows += [{"weights": label, "threads": count, "batch": batch, "models": len(found),
+                      "ms": times[label] * 1000, "convolutions_ms": times["convolutions"] * 1000,
+                      "ratio": times[label] / times["dense"]} for label in ("dense", "served")]
+    torch.set_num_threads(default_threads)
+    return rows
+
+
 def bench_views(device, repeats, review_words: int = 198, characters: int = 1500) -> list[dict]:
     """The methods behind the app's "Inside the models" views, at the shipped models' sizes and the
     largest input each view takes: one image, a review filling the 200-token window, the longest text
@@ -363,6 +417,14 @@ def format_table(results: dict) -> str:
         lines += ["", "| AlexNet checkpoint | weights | file (MB) | load (s) | one image (ms) |", "|---|---|---|---|---|"]
         lines += [f"| {r['variant']} | {r['weights']} | {r['megabytes']:.1f} | {r['load_s']:.2f} | {r['latency_ms']:.1f} |"
                   for r in results["alexnet_files"]]
+    if results.get("served"):
+        lines += ["", "| AlexNets from their compressed files | threads | batch | all three (ms) | / dense "
+                  "| their convolutions alone (ms) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['weights']} | {r['threads']} | {r['batch']} | {r['ms']:.1f} | {r['ratio']:.2f}x "
+                  f"| {r['convolutions_ms']:.1f} |" for r in results["served"]]
+        slower = [f"{r['threads']} thread(s), batch {r['batch']} ({r['ratio']:.2f}x)" for r in results["served"]
+                  if r["weights"] == "served" and r["ratio"] > 1]
+        lines += ["", "The served form is slower than the dense decode at: " + "; ".join(slower) + "."] if slower else []
     if results.get("check"):
         lines += ["", "| Check your model: a student's | seconds |", "|---|---|"]
         lines += [f"| {r['what']} | {r['seconds']:.2f} |" for r in results["check"]]
@@ -384,6 +446,7 @@ SECTIONS = {
     "writer": lambda device, repeats, args: bench_writer(device, repeats),
     "alexnet": lambda device, repeats, args: bench_alexnets(device, repeats),
     "alexnet_files": lambda device, repeats, args: bench_alexnet_files(args.checkpoints, device, repeats),
+    "served": lambda device, repeats, args: bench_served(args.checkpoints, device, repeats),
     "views": lambda device, repeats, args: bench_views(device, repeats),
     "check": lambda device, repeats, args: bench_check(repeats),
     "curves": lambda device, repeats, args: bench_curves(100_000 if args.quick else 1_000_000),
