@@ -4,6 +4,7 @@ import math
 
 import gradio as gr
 
+from demos.character_names import character_names
 from demos.errors import InvalidInput, shown_to_user
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from hw3core import ShakespeareWriter
@@ -42,8 +43,7 @@ def surprise_view(writer: ShakespeareWriter, passage: str) -> tuple[list, list[d
     character, the surprise at each character after the first); raises InvalidInput for characters it never saw."""
     unknown = writer.unknown_characters(passage)
     if unknown:
-        raise InvalidInput(f"The text has characters the model never saw in training: "
-                           f"{' '.join(repr(char) for char in unknown[:10])}.")
+        raise InvalidInput(f"The text has characters the model never saw in training: {character_names(unknown)}.")
     reading = read_characters(writer, passage, CANDIDATES)
     blind_guess = math.log(len(writer.characters))
     colours = [None] + [round(min(s / blind_guess, 1.0), 4) for s in reading.surprise.tolist()]

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import gradio as gr
 
 from demos.availability import build_availability_notice
+from demos.character_names import character_names
 from demos.errors import InvalidInput, shown_to_user
 from demos.inside_writer import build_inside_views
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
@@ -51,10 +52,7 @@ def check_prime(writer: ShakespeareWriter, prime: str | None) -> str:
         raise InvalidInput(f"The prime is too long: at most {MAX_PRIME_LENGTH} characters, not {len(prime)}.")
     unknown = writer.unknown_characters(prime)
     if unknown:
-        shown = " ".join(repr(char) for char in unknown[:10])
-        if len(unknown) > 10:
-            shown += f" and {len(unknown) - 10} more"
-        raise InvalidInput(f"The prime has characters the model never saw in training: {shown}. "
+        raise InvalidInput(f"The prime has characters the model never saw in training: {character_names(unknown)}. "
                            "Use the letters, digits and punctuation of an English play.")
     return prime
 

@@ -1,11 +1,11 @@
 """The limits a host sets from the environment: read at start-up, today's values by default, bad values refused."""
 
 import pytest
-from tiny_data import python_env, run_module
 
 import app
 from demos.host_limits import HostLimitError, read_host_limits
 from demos.uploads import UPLOADS
+from tiny_data import python_env, run_module
 
 
 def test_unset_or_blank_variables_keep_todays_limits():
