@@ -106,6 +106,8 @@ def build(models: ModelStore) -> None:
     writing = started.then(generate, inputs=[prime, length, temperature, seed, cell], outputs=text,
                            api_name="generate", concurrency_id=CONCURRENCY_ID)
     writing.then(stop_button(False), outputs=stop, queue=False, api_visibility="private")
+    # The page runs no .then after an event that failed (a refused prime): the Stop button is turned off here then.
+    writing.failure(stop_button(False), outputs=stop, queue=False, api_visibility="private")
     stop.click(stop_button(False), outputs=stop, cancels=[writing], queue=False, api_visibility="private")
     build_inside_views(models, WRITERS, text, cell)
     build_training_panel(models, titles("shakespeare"))

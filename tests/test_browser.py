@@ -146,6 +146,7 @@ def test_writer_keeps_its_text_when_a_prime_is_refused_and_stop_is_idle_when_not
     tab.get_by_role("button", name="Write").click()
     sync_api.expect(page.get_by_text("characters the model never saw")).to_be_visible()
     assert text.input_value() == written
+    sync_api.expect(stop).to_be_disabled()  # nothing is being written
     prime.fill("ROMEO")
 
 
