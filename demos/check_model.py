@@ -15,6 +15,7 @@ from demos.domain import domain_probabilities, open_image, uploaded_file
 from demos.errors import InvalidInput, shown_to_user
 from demos.inside_domain import DOMAIN_COLOURS, cam_view
 from demos.inside_writer import CANDIDATES, MAX_INSPECT_CHARACTERS, TEXT_CSS, surprise_view
+from demos.lasting_errors import LastingErrors
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.sentiment import clean_review
 from demos.uploads import UPLOADS, Held, UploadedModels
@@ -103,9 +104,12 @@ def _ours(models: ModelStore, name: str):
 
 
 def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
+    refusals = LastingErrors()
+
     @shown_to_user
-    def check_model(file, model, session):
-        return check_upload(file, model, session, uploads)
+    def check_model(file, model, session, request: gr.Request):
+        with refusals.kept_for(request):
+            return check_upload(file, model, session, uploads)
 
     @shown_to_user
     def your_domain(upload, session):
@@ -216,9 +220,10 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
             ours_sentiment = gr.Label(num_top_classes=2, label="Ours")
         sentiment_note = gr.Markdown(label="Note")
 
-    button.click(check_model, inputs=[upload, choice, session],
-                 outputs=[report, summary, table, session, alexnet_view, writer_view, sentiment_view],
-                 api_name="check_model", concurrency_id=CONCURRENCY_ID)
+    checking = button.click(check_model, inputs=[upload, choice, session],
+                            outputs=[report, summary, table, session, alexnet_view, writer_view, sentiment_view],
+                            api_name="check_model", concurrency_id=CONCURRENCY_ID)
+    refusals.show_on_failure(checking, summary, table, report)
     classify.click(your_domain, inputs=[image, session], outputs=[yours_label, ours_label, yours_cam, ours_cam,
                                                                    domain_note],
                    api_name="your_domain", preprocess=False, concurrency_id=CONCURRENCY_ID)

@@ -214,6 +214,20 @@ def test_inside_the_writer_surprise_and_candidates(page):
 # ----- check your model -----
 
 
+def test_a_refused_file_is_explained_in_the_report_not_only_in_a_fading_pop_up(page, tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a model")
+    tab = open_tab(page, TABS[3])
+    tab.locator("input[type=file]").first.set_input_files(garbage)
+    sync_api.expect(tab.get_by_text("garbage.pt").first).to_be_visible()  # uploaded
+    tab.get_by_role("button", name="Check", exact=True).click()
+    report = tab.locator(".check-report")
+    sync_api.expect(report.get_by_role("heading", name="✘ Not checked")).to_be_visible()
+    sync_api.expect(report).to_contain_text("garbage.pt is not a PyTorch checkpoint (torch.save) or a safetensors file")
+    tab.get_by_role("button", name="Clear").first.click()
+    sync_api.expect(tab.locator("input[type=file]")).not_to_have_count(0)
+
+
 def test_check_your_model_with_a_students_alexnet(page, tmp_path_factory):
     import torch
     from student_models import StudentAlexNet
