@@ -15,6 +15,7 @@ from demos.domain import domain_probabilities, open_image, uploaded_file
 from demos.errors import InvalidInput, shown_to_user
 from demos.inside_domain import DOMAIN_COLOURS, cam_view
 from demos.inside_writer import CANDIDATES, MAX_INSPECT_CHARACTERS, TEXT_CSS, surprise_view
+from demos.install_line import install_note
 from demos.lasting_errors import LastingErrors
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.sentiment import clean_review
@@ -165,7 +166,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         if ended:
             uploads.release(ended.get("token"))
 
-    gr.Markdown(INTRO)
+    gr.Markdown(INTRO + install_note())
     session = gr.State(None, time_to_live=SESSION_SECONDS, delete_callback=release)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
