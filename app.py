@@ -63,6 +63,8 @@ CSS = """
 .training-curves .grid-wrap { max-height: none !important; min-height: 0 !important; }
 .result-note { overflow-wrap: anywhere; }
 .confusion-matrices { display: flex; flex-wrap: wrap; gap: 1.5em; }
+/* A view of a long text (a 20,000-character review, a pasted passage) scrolls in its own box, not the page. */
+.scroll-box .textfield { max-height: 24rem; overflow-y: auto; }
 """
 # System fonts: the default theme would fetch web fonts, which an offline laptop cannot.
 THEME = gr.themes.Default(

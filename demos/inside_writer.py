@@ -16,9 +16,10 @@ MAX_INSPECT_CHARACTERS = 1500
 CANDIDATES = 5
 SHOWN = {"\n": "↵", " ": "␣"}
 # gr.HighlightedText draws each token as a padded chip, with a space between chips: right for words, unreadable
-# for characters. This makes the surprise view read as text (the spaces between chips shrink to nothing).
+# for characters. This makes the surprise view read as text (the spaces between chips shrink to nothing), in a box
+# that scrolls rather than lengthen the page.
 TEXT_CSS = """
-.surprise-text .textfield { display: block; line-height: 1.5; }
+.surprise-text .textfield { display: block; line-height: 1.5; max-height: 24rem; overflow-y: auto; }
 .surprise-text .token-container { display: inline; }
 .surprise-text .textfield, .surprise-text .token-container, .surprise-text .token { font-size: 0; }
 .surprise-text .token { padding: 0 !important; margin: 0 !important; border-radius: 0 !important; }

@@ -211,6 +211,38 @@ def test_inside_the_writer_surprise_and_candidates(page):
     tab.get_by_label("Prime").fill("ROMEO")
 
 
+def box_heights(view) -> list[tuple[float, float]]:
+    """(height drawn, height of the content) of each text view's box (a HighlightedText's text field)."""
+    fields = view.locator(".textfield").all()
+    return [field.evaluate("field => [field.clientHeight, field.scrollHeight]") for field in fields]
+
+
+def test_a_long_review_is_read_inside_boxes_that_scroll_not_down_a_page_kilometres_long(page):
+    tab = open_tab(page, TABS[1])
+    review = "The first half drags, but the ending is wonderful and the cast is superb. " * 270  # 20,000 characters
+    tab.get_by_label("Review").fill(review)
+    open_inside(tab)
+    tab.get_by_role("button", name="Look inside: read the review word by word").click()
+    for view in (tab.locator(".inside-curve"), tab.locator(".inside-influence")):
+        sync_api.expect(view.get_by_text("superb", exact=False).last).to_be_attached()
+        heights = box_heights(view)
+        assert heights and all(drawn <= 400 < content for drawn, content in heights), heights
+    assert page.evaluate("document.documentElement.scrollHeight") < 6000
+    tab.get_by_label("Review").fill("")
+
+
+def test_a_long_text_is_inspected_inside_a_box_that_scrolls(page):
+    tab = open_tab(page, TABS[2])
+    open_inside(tab)
+    view = tab.locator(".inside-writer")
+    view.get_by_label("Text to inspect").fill(("ROMEO:\nBut soft, what light through yonder window breaks?\n\n" * 30)[:1500])
+    view.get_by_role("button", name="Inspect", exact=True).click()
+    sync_api.expect(view.get_by_text(PERCENT)).to_have_count(5)
+    heights = box_heights(view)
+    assert heights and all(drawn <= 400 < content for drawn, content in heights), heights
+    view.get_by_label("Text to inspect").fill("")
+
+
 # ----- check your model -----
 
 
