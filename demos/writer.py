@@ -80,7 +80,8 @@ def build(models: ModelStore) -> None:
         yield from write(writer, prime, length, temperature, seed)
 
     gr.Markdown("A character-level GRU (or LSTM) trained on Shakespeare's plays continues the prime one character "
-                "at a time.")
+                "at a time. The prime is read as the start of a speech, after a blank line: a speaker's name, such "
+                "as JULIET, begins one.")
     build_availability_notice(models, titles("shakespeare"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
