@@ -27,11 +27,12 @@ TEXT_CSS = """
                               background-color: inherit; }
 """
 HOW_TO_READ = """\
-**Inside the models.** The writer reads a text (what it just wrote, or anything pasted) one character at a time, and
-before each character it gives every character a probability. Each character is coloured by its **surprise**, the
-model's loss there, −ln p(that character): white is expected, full red is as surprising as a blind guess among all
-characters or more. The first character is given, not predicted. Click a character to see the five candidates the
-model weighed there; beside the text, the five it would write next.
+**Inside the models.** The writer reads a text (what it just wrote, or anything pasted) one character at a time, as
+the start of a speech (after a blank line, as it reads a prime), and before each character it gives every character
+a probability. Each character is coloured by its **surprise**, the model's loss there, −ln p(that character): white
+is expected, full red is as surprising as a blind guess among all characters or more. The first character is given,
+not predicted. Click a character to see the five candidates the model weighed there; beside the text, the five it
+would write next.
 """
 
 
