@@ -18,6 +18,8 @@ from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
 from demos.inside_domain import DOMAIN_COLOURS, cam_view
 from demos.inside_writer import CANDIDATES, MAX_INSPECT_CHARACTERS, TEXT_CSS, surprise_view
+from demos.install_line import install_note
+from demos.lasting_errors import LastingErrors
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.received import received_uploads
 from demos.sentiment import clean_review
@@ -122,10 +124,12 @@ def _ours(models: ModelStore, name: str):
 
 def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
     received = received_uploads()  # each uploaded file is deleted once read
+    refusals = LastingErrors()  # a refused file's message stays in the report until the next check
 
     @shown_to_user
-    def check_model(file, model, session, reading="auto"):
-        return received.read_file(file, lambda: check_upload(file, model, session, uploads, reading))
+    def check_model(file, model, session, reading="auto", request: gr.Request = None):
+        with refusals.kept_for(request):
+            return received.read_file(file, lambda: check_upload(file, model, session, uploads, reading))
 
     @shown_to_user
     def your_domain(upload, session):
@@ -181,7 +185,7 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         if ended:
             uploads.release(ended.get("token"))
 
-    gr.Markdown(INTRO)
+    gr.Markdown(INTRO + install_note())
     session = gr.State(None, time_to_live=SESSION_SECONDS, delete_callback=release)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
@@ -241,9 +245,10 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         sentiment_note = gr.Markdown(label="Note")
     build_your_curves(models, session)
 
-    button.click(check_model, inputs=[upload, choice, session, reading],
-                 outputs=[report, summary, table, session, alexnet_view, writer_view, sentiment_view, reading],
-                 api_name="check_model", concurrency_id=CONCURRENCY_ID)
+    checking = button.click(check_model, inputs=[upload, choice, session, reading],
+                            outputs=[report, summary, table, session, alexnet_view, writer_view, sentiment_view,
+                                     reading], api_name="check_model", concurrency_id=CONCURRENCY_ID)
+    refusals.show_on_failure(checking, summary, table, report)
     classify.click(your_domain, inputs=[image, session], outputs=[yours_label, ours_label, yours_cam, ours_cam,
                                                                    domain_note],
                    api_name="your_domain", preprocess=False, concurrency_id=CONCURRENCY_ID)

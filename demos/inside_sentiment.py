@@ -113,12 +113,13 @@ def build_inside_views(models: ModelStore, classifiers: dict[str, str], review: 
                                 tooltip=["model", "word number", "word", "p(positive)"],
                                 label="p(positive) after each word")
             words = gr.HighlightedText(label="The words, as the models read them", color_map={NOT_READ: "#d0d0d0"},
-                                       show_legend=True)
+                                       show_legend=True, elem_classes="scroll-box")  # app.CSS
         with gr.Column(elem_classes="inside-influence"):
             gr.Markdown("#### Which words mattered")
             with gr.Row():
                 influence = [gr.HighlightedText(label=f"{title}: each word's push (red: positive, purple: negative)",
-                                                show_legend=True) for title in classifiers.values()]
+                                                show_legend=True, elem_classes="scroll-box")
+                             for title in classifiers.values()]
         with gr.Column(elem_classes="inside-gates"):
             gr.Markdown("#### The gates, per word")
             with gr.Row():

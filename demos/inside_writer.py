@@ -4,6 +4,7 @@ import math
 
 import gradio as gr
 
+from demos.character_names import character_names
 from demos.errors import InvalidInput, shown_to_user
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from hw3core import ShakespeareWriter
@@ -15,9 +16,10 @@ MAX_INSPECT_CHARACTERS = 1500
 CANDIDATES = 5
 SHOWN = {"\n": "↵", " ": "␣"}
 # gr.HighlightedText draws each token as a padded chip, with a space between chips: right for words, unreadable
-# for characters. This makes the surprise view read as text (the spaces between chips shrink to nothing).
+# for characters. This makes the surprise view read as text (the spaces between chips shrink to nothing), in a box
+# that scrolls rather than lengthen the page.
 TEXT_CSS = """
-.surprise-text .textfield { display: block; line-height: 1.5; }
+.surprise-text .textfield { display: block; line-height: 1.5; max-height: 24rem; overflow-y: auto; }
 .surprise-text .token-container { display: inline; }
 .surprise-text .textfield, .surprise-text .token-container, .surprise-text .token { font-size: 0; }
 .surprise-text .token { padding: 0 !important; margin: 0 !important; border-radius: 0 !important; }
@@ -25,11 +27,12 @@ TEXT_CSS = """
                               background-color: inherit; }
 """
 HOW_TO_READ = """\
-**Inside the models.** The writer reads a text (what it just wrote, or anything pasted) one character at a time, and
-before each character it gives every character a probability. Each character is coloured by its **surprise**, the
-model's loss there, −ln p(that character): white is expected, full red is as surprising as a blind guess among all
-characters or more. The first character is given, not predicted. Click a character to see the five candidates the
-model weighed there; beside the text, the five it would write next.
+**Inside the models.** The writer reads a text (what it just wrote, or anything pasted) one character at a time, as
+the start of a speech (after a blank line, as it reads a prime), and before each character it gives every character
+a probability. Each character is coloured by its **surprise**, the model's loss there, −ln p(that character): white
+is expected, full red is as surprising as a blind guess among all characters or more. The first character is given,
+not predicted. Click a character to see the five candidates the model weighed there; beside the text, the five it
+would write next.
 """
 
 
@@ -42,8 +45,7 @@ def surprise_view(writer: ShakespeareWriter, passage: str) -> tuple[list, list[d
     character, the surprise at each character after the first); raises InvalidInput for characters it never saw."""
     unknown = writer.unknown_characters(passage)
     if unknown:
-        raise InvalidInput(f"The text has characters the model never saw in training: "
-                           f"{' '.join(repr(char) for char in unknown[:10])}.")
+        raise InvalidInput(f"The text has characters the model never saw in training: {character_names(unknown)}.")
     reading = read_characters(writer, passage, CANDIDATES)
     blind_guess = math.log(len(writer.characters))
     colours = [None] + [round(min(s / blind_guess, 1.0), 4) for s in reading.surprise.tolist()]

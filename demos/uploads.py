@@ -15,6 +15,7 @@ from torch import nn
 
 from demos.errors import InvalidInput
 
+# Defaults: a host may change both (demos.host_limits, docs/limits.md).
 MAX_ALEXNETS = 2
 MAX_TEXT_MODELS = 8
 # Tokens of dropped models remembered, to tell their sessions why (not where a model went: a bounded list).
@@ -53,6 +54,11 @@ class UploadedModels:
             self._held[token] = held
         return token
 
+    def resize(self, max_alexnets: int, max_text_models: int) -> None:
+        """New limits (the host's, read at start-up); beyond them, the oldest models go at the next hold."""
+        with self._lock:
+            self.limits = {True: max_alexnets, False: max_text_models}
+
     def get(self, token: str | None) -> Held:
         """The session's model; raises InvalidInput saying what to do when there is none."""
         with self._lock:
@@ -78,5 +84,6 @@ class UploadedModels:
             return sum(h.is_alexnet == alexnets for h in self._held.values())
 
 
-# One for the process: the memory bound is the machine's, whichever app instance holds the models.
+# One for the process: the memory bound is the machine's, whichever app instance holds the models. The app sets the
+# host's limits on it at start-up (UploadedModels.resize).
 UPLOADS = UploadedModels()

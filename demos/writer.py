@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import gradio as gr
 
 from demos.availability import build_availability_notice
+from demos.character_names import character_names
 from demos.errors import InvalidInput, shown_to_user
 from demos.inside_writer import build_inside_views
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
@@ -51,10 +52,7 @@ def check_prime(writer: ShakespeareWriter, prime: str | None) -> str:
         raise InvalidInput(f"The prime is too long: at most {MAX_PRIME_LENGTH} characters, not {len(prime)}.")
     unknown = writer.unknown_characters(prime)
     if unknown:
-        shown = " ".join(repr(char) for char in unknown[:10])
-        if len(unknown) > 10:
-            shown += f" and {len(unknown) - 10} more"
-        raise InvalidInput(f"The prime has characters the model never saw in training: {shown}. "
+        raise InvalidInput(f"The prime has characters the model never saw in training: {character_names(unknown)}. "
                            "Use the letters, digits and punctuation of an English play.")
     return prime
 
@@ -82,7 +80,8 @@ def build(models: ModelStore) -> None:
         yield from write(writer, prime, length, temperature, seed)
 
     gr.Markdown("A character-level GRU (or LSTM) trained on Shakespeare's plays continues the prime one character "
-                "at a time.")
+                "at a time. The prime is read as the start of a speech, after a blank line: a speaker's name, such "
+                "as JULIET, begins one.")
     build_availability_notice(models, titles("shakespeare"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
@@ -108,6 +107,8 @@ def build(models: ModelStore) -> None:
     writing = started.then(generate, inputs=[prime, length, temperature, seed, cell], outputs=text,
                            api_name="generate", concurrency_id=CONCURRENCY_ID)
     writing.then(stop_button(False), outputs=stop, queue=False, api_visibility="private")
+    # The page runs no .then after an event that failed (a refused prime): the Stop button is turned off here then.
+    writing.failure(stop_button(False), outputs=stop, queue=False, api_visibility="private")
     stop.click(stop_button(False), outputs=stop, cancels=[writing], queue=False, api_visibility="private")
     build_inside_views(models, WRITERS, text, cell)
     build_training_panel(models, titles("shakespeare"))

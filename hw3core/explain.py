@@ -197,12 +197,14 @@ class CharacterReading:
 
 @torch.inference_mode()
 def read_characters(writer: ShakespeareWriter, text: str, k: int = 5) -> CharacterReading:
-    """The writer reads ``text`` (every character known to it, at least one) once, teacher-forced."""
+    """The writer reads ``text`` (every character known to it, at least one) once, teacher-forced, as the
+    start of a speech (after ``writer.lead_in``), as it reads a prime."""
     if not text:
         raise ValueError("the text must have at least one character")
-    ids = torch.tensor([writer.encode(text)], device=writer.embedding.weight.device)  # (1, n)
-    logits, _ = writer(ids, every_position=True)  # (1, n, V): row t predicts character t + 1
-    log_p = torch.log_softmax(logits[0].float(), dim=-1)
+    lead_in = len(writer.lead_in(text))
+    ids = torch.tensor([writer.encode(writer.lead_in(text) + text)], device=writer.embedding.weight.device)
+    logits, _ = writer(ids, every_position=True)  # (1, lead_in + n, V): row t predicts character t + 1
+    ids, log_p = ids[:, lead_in:], torch.log_softmax(logits[0, lead_in:].float(), dim=-1)  # the text's own rows
     surprise = -log_p[:-1].gather(1, ids[0, 1:, None])[:, 0]
     top_log_p, top_ids = log_p.topk(min(k, log_p.shape[-1]), dim=-1)
     return CharacterReading(surprise.cpu(), top_log_p.exp().cpu(), top_ids.cpu())

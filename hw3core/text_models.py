@@ -119,6 +119,14 @@ class SentimentClassifier(
         return torch.softmax(self(batch.to(device), lengths), dim=-1).cpu()
 
 
+# Every speech in the plays follows a blank line, and the writers were trained with their state carried across
+# windows: read from a zero state they never learned to be, a speaker's name is often not followed by its colon.
+# So a prime is read as the start of a speech, after a blank line (nanoGPT's sampler starts from a newline too).
+SPEECH_START = "\n\n"
+HOW_A_PRIME_IS_READ = ("A prime is read as the start of a speech: `generate` first reads a blank line (every "
+                       "speech in the plays follows one), then the prime, so a speaker's name goes on with its colon.")
+
+
 class ShakespeareWriter(
     SentenceGeneration,
     PyTorchModelHubMixin,
@@ -145,9 +153,18 @@ class ShakespeareWriter(
     def unknown_characters(self, text: str) -> list[str]:
         return sorted({char for char in text if char not in self.char_ids})
 
+    def lead_in(self, text: str) -> str:
+        """What the writer reads before ``text``: the newlines that put it after a blank line (none where it
+        already follows one, or where the vocabulary has no newline)."""
+        if "\n" not in self.char_ids:
+            return ""
+        newlines = len(text) - len(text.lstrip("\n"))
+        return SPEECH_START[min(newlines, len(SPEECH_START)):]
+
     @torch.inference_mode()
     def generate(self, prime: str, length: int, temperature: float = 1.0, seed: int | None = None) -> Iterator[str]:
-        """Yields ``length`` characters after ``prime``, one at a time. The state is carried
+        """Yields ``length`` characters after ``prime`` (read as the start of a speech: ``lead_in``), one at a
+        time. The state is carried
         from step to step, so each character costs one cell step: O(n) for n characters."""
         if not prime:
             raise ValueError("the prime must have at least one character")
@@ -155,7 +172,7 @@ class ShakespeareWriter(
         generator = torch.Generator(device=device)
         if seed is not None:
             generator.manual_seed(seed)
-        logits, state = self(torch.tensor([self.encode(prime)], device=device))
+        logits, state = self(torch.tensor([self.encode(self.lead_in(prime) + prime)], device=device))
         # The embedding and the cell's input projection are both linear: tabulated once for every
         # character, each step looks its row up instead of computing it.
         table = self.rnn.project_inputs(self.embedding.weight)  # (V, gates)

@@ -148,6 +148,7 @@ def test_writer_keeps_its_text_when_a_prime_is_refused_and_stop_is_idle_when_not
     tab.get_by_role("button", name="Write").click()
     sync_api.expect(page.get_by_text("characters the model never saw")).to_be_visible()
     assert text.input_value() == written
+    sync_api.expect(stop).to_be_disabled()  # nothing is being written
     prime.fill("ROMEO")
 
 
@@ -237,7 +238,59 @@ def test_inside_the_writer_surprise_and_candidates(page):
     tab.get_by_label("Prime").fill("ROMEO")
 
 
+def inside_opened(tab, view: str):
+    """The view of "Inside the models", its accordion opened if an earlier test has not left it open."""
+    if not tab.locator(view).first.is_visible():
+        open_inside(tab)
+    return tab.locator(view)
+
+
+def box_heights(view) -> list[tuple[float, float]]:
+    """(height drawn, height of the content) of each text view's box (a HighlightedText's text field)."""
+    fields = view.locator(".textfield").all()
+    return [field.evaluate("field => [field.clientHeight, field.scrollHeight]") for field in fields]
+
+
+def test_a_long_review_is_read_inside_boxes_that_scroll_not_down_a_page_kilometres_long(page):
+    tab = open_tab(page, TABS[1])
+    review = "The first half drags, but the ending is wonderful and the cast is superb. " * 270  # 20,000 characters
+    tab.get_by_label("Review").fill(review)
+    inside_opened(tab, ".inside-curve")
+    tab.get_by_role("button", name="Look inside: read the review word by word").click()
+    for view in (tab.locator(".inside-curve"), tab.locator(".inside-influence")):
+        sync_api.expect(view.get_by_text("superb", exact=False).last).to_be_attached()
+        heights = box_heights(view)
+        assert heights and all(drawn <= 400 < content for drawn, content in heights), heights
+    assert page.evaluate("document.documentElement.scrollHeight") < 6000
+    tab.get_by_label("Review").fill("")
+
+
+def test_a_long_text_is_inspected_inside_a_box_that_scrolls(page):
+    tab = open_tab(page, TABS[2])
+    view = inside_opened(tab, ".inside-writer")
+    view.get_by_label("Text to inspect").fill(("ROMEO:\nBut soft, what light through yonder window breaks?\n\n" * 30)[:1500])
+    view.get_by_role("button", name="Inspect", exact=True).click()
+    sync_api.expect(view.locator(".surprise-text .textfield")).to_contain_text(re.compile(r"y\s*o\s*n\s*d\s*e\s*r"))
+    heights = box_heights(view)
+    assert heights and all(drawn <= 400 < content for drawn, content in heights), heights
+    view.get_by_label("Text to inspect").fill("")
+
+
 # ----- check your model -----
+
+
+def test_a_refused_file_is_explained_in_the_report_not_only_in_a_fading_pop_up(page, tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a model")
+    tab = open_tab(page, TABS[3])
+    tab.locator("input[type=file]").first.set_input_files(garbage)
+    sync_api.expect(tab.get_by_text("garbage.pt").first).to_be_visible()  # uploaded
+    tab.get_by_role("button", name="Check", exact=True).click()
+    report = tab.locator(".check-report")
+    sync_api.expect(report.get_by_role("heading", name="✘ Not checked")).to_be_visible()
+    sync_api.expect(report).to_contain_text("garbage.pt is not a PyTorch checkpoint (torch.save) or a safetensors file")
+    tab.get_by_role("button", name="Clear").first.click()
+    sync_api.expect(tab.locator("input[type=file]")).not_to_have_count(0)
 
 
 def test_check_your_model_with_a_students_alexnet(page, tmp_path_factory):

@@ -327,6 +327,17 @@ def test_without_a_vocabulary_the_check_passes_but_says_how_to_save_one(tmp_path
     assert any("'vocabulary': vocabulary" in note for note in checked.report.notes)
 
 
+def test_a_model_without_a_vocabulary_is_told_how_to_pass_one_and_that_way_runs():
+    student = StarterSentenceGeneration(30, 8, StarterGRUCell, 6).eval()
+    checked = check(student)
+    assert checked.report.ok and checked.model is None
+    assert checked.why_not_run.startswith("the model has no vocabulary") and "file" not in checked.why_not_run
+    advice = "check_model({'model': model.state_dict(), 'vocabulary': vocabulary}, 'SentenceGeneration')"
+    assert advice in checked.why_not_run
+    assert check({"model": student.state_dict(), "vocabulary": list("abcdefghijklmnopqrstuvwxyz :.\n")},
+                 "SentenceGeneration").model is not None  # the advice, followed
+
+
 def test_a_vocabulary_that_does_not_fit_the_embedding_is_a_problem(tmp_path):
     student = StarterSentenceGeneration(30, 8, StarterGRUCell, 6)
     report = check(_text_file(tmp_path, student, list("abc"))).report

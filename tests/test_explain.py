@@ -234,7 +234,7 @@ def test_top_five_and_surprise_match_a_direct_softmax_at_every_position(small, c
     assert (reading.top_probabilities.sum(dim=1) <= 1 + 1e-6).all()
     for t in range(1, len(text) + 1):  # after text[:t], the writer's own next-character distribution
         with torch.no_grad():
-            logits, _ = writer(torch.tensor([writer.encode(text[:t])]))
+            logits, _ = writer(torch.tensor([writer.encode(writer.lead_in(text) + text[:t])]))  # as a prime is read
         probabilities = torch.softmax(logits[0], dim=-1)
         top = probabilities.topk(5)
         torch.testing.assert_close(reading.top_probabilities[t - 1], top.values)

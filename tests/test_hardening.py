@@ -272,6 +272,13 @@ def test_a_prime_with_unknown_characters_names_them(client, files):
     assert all(repr(char) in message for char in "☃é😀")
 
 
+def test_a_character_that_draws_nothing_is_named_by_its_code_point(client, files):
+    """An emoji is often followed by a variation selector, which in quotes reads as '' (nothing)."""
+    message = assert_refused(client, files, "/generate", ["ROMEO \u2764\ufe0f", 10, 1.0, 0], "never saw")
+    assert "'\u2764'" in message and "U+FE0F VARIATION SELECTOR-16" in message
+    assert repr("\ufe0f") not in message
+
+
 def test_a_prime_of_many_unknown_characters_gets_a_short_message(client, files):
     prime = "".join(chr(0x4E00 + i) for i in range(500))
     message = assert_refused(client, files, "/generate", [prime, 10, 1.0, 0], "never saw", "and 490 more")

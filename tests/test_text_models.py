@@ -250,7 +250,8 @@ def test_generate_is_reproducible_under_a_seed(cell):
 
 @CELL_NAMES
 def test_generate_carrying_the_state_equals_rereading_the_history(cell):
-    """The O(n) generator must see the same next-character logits as re-reading prime + text so far."""
+    """The O(n) generator must see the same next-character logits as re-reading prime + text so far (after the
+    blank line that starts a speech)."""
     model = make_writer(cell)
     prime, temperature, seed = "ROMEO:\n", 0.8, 11
     seen_logits = []
@@ -265,11 +266,23 @@ def test_generate_carrying_the_state_equals_rereading_the_history(cell):
     reference = ""
     with torch.no_grad():
         for step in range(25):
-            history = torch.tensor([model.encode(prime + text[:step])])
+            history = torch.tensor([model.encode(model.lead_in(prime) + prime + text[:step])])
             logits, _ = model(history)  # (1, V), from the whole history
             assert_numerically_close(seen_logits[step], logits)
             reference += CHARACTERS[int(sample_next_char_id(logits, temperature, reference_generator))]
     assert text == reference
+
+
+@pytest.mark.parametrize(("prime", "lead_in"), [("ROMEO", "\n\n"), ("\nROMEO", "\n"), ("\n\nROMEO", ""),
+                                               ("\n\n\nROMEO", "")])
+def test_a_prime_is_read_after_a_blank_line(prime, lead_in):
+    assert make_writer("gru").lead_in(prime) == lead_in
+
+
+def test_a_writer_without_newlines_reads_a_prime_as_it_is():
+    writer = ShakespeareWriter(CHARACTERS.replace("\n", ""), embedding_dim=8, hidden_size=16)
+    assert writer.lead_in("ROMEO") == ""
+    assert len("".join(writer.generate("ROMEO", 5, seed=0))) == 5
 
 
 def test_writer_encode_and_unknown_characters():

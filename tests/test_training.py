@@ -287,6 +287,30 @@ def test_shakespeare_trains_saves_and_evaluates(tiny_text, tmp_path):
     chunked = evaluate.evaluate_shakespeare(
         argparse.Namespace(checkpoint=out, data=tiny_text, split="val"), RunRecord.from_json(run), chunk=7)
     assert chunked["loss"] == pytest.approx(expected.item(), abs=1e-4) and chunked["n"] == scores["n"]
+    assert {"cold_start_loss", "speech_start_loss"} <= set(scores) and scores["speeches"] > 0
+
+
+def test_a_speechs_opening_is_scored_from_a_zero_state_cold_and_after_a_blank_line(tiny_text):
+    from hw3core import ShakespeareWriter
+
+    text = tiny_text.read_text()
+    torch.manual_seed(0)
+    writer = ShakespeareWriter("".join(sorted(set(text))), embedding_dim=8, hidden_size=16).eval()
+    openings = evaluate.speech_openings(text)
+    assert openings and all(o == text.split("\n\n")[k + 1][:evaluate.SPEECH_OPENING] for k, o in enumerate(openings))
+    expected = {}
+    for key, before in (("cold_start_loss", ""), ("speech_start_loss", "\n\n")):
+        losses = []  # one opening at a time, each from a zero state: its characters after the first
+        for opening in openings:
+            ids = torch.tensor(writer.encode(before + opening))
+            with torch.no_grad():
+                logits, _ = writer(ids[None, :-1], every_position=True)
+            losses += F.cross_entropy(logits[0, len(before):], ids[len(before) + 1 :], reduction="none").tolist()
+        expected[key] = sum(losses) / len(losses)
+    scores = evaluate.speech_start_losses(writer, text, batch_size=7)  # batches of openings of unequal lengths
+    assert scores["speeches"] == len(openings)
+    assert scores["cold_start_loss"] == pytest.approx(expected["cold_start_loss"], abs=1e-5)
+    assert scores["speech_start_loss"] == pytest.approx(expected["speech_start_loss"], abs=1e-5)
 
 
 def test_shakespeare_limit_gives_exactly_limit_windows(tiny_text):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from hw3core import ALEXNET_VARIANTS, DOMAINS, SentimentClassifier, ShakespeareWriter
@@ -90,7 +91,8 @@ def evaluate_sentiment(args, run: RunRecord) -> dict:
 
 @torch.no_grad()
 def evaluate_shakespeare(args, run: RunRecord, chunk: int = 2000) -> dict:
-    """Reads the text start to end with the state carried: every character after the first is scored."""
+    """Reads the text start to end with the state carried: every character after the first is scored (``loss``);
+    then each speech's opening from a zero state (``speech_start_losses``)."""
     model = load_local(ShakespeareWriter, args.checkpoint)
     text = read_text(args.data)
     use_val = _use_val_split(args, run, len(text))
@@ -109,7 +111,39 @@ def evaluate_shakespeare(args, run: RunRecord, chunk: int = 2000) -> dict:
         correct += int((logits[0].argmax(-1) == targets).sum())
     n = max(len(ids) - 1, 0)
     return {"accuracy": correct / max(n, 1), "loss": loss_sum / max(n, 1), "n": n,
-            "skipped": len(text) - len(ids), "split": "val" if use_val else "all"}
+            "skipped": len(text) - len(ids), "split": "val" if use_val else "all", **speech_start_losses(model, text)}
+
+
+# A speech's opening: a speaker's name, its colon and the first words.
+SPEECH_OPENING = 20
+
+
+def speech_openings(text: str, length: int = SPEECH_OPENING) -> list[str]:
+    """The first ``length`` characters of every speech that follows a blank line (one of two characters at least)."""
+    return [speech[:length] for speech in text.split("\n\n")[1:] if len(speech) > 1 and not speech.startswith("\n")]
+
+
+@torch.no_grad()
+def speech_start_losses(model: ShakespeareWriter, text: str, batch_size: int = 256) -> dict:
+    """The loss on each speech's opening characters after its first, read from a zero state: cold (nothing read
+    before them) and as a prime is read (after ``model.lead_in``). The writers train with their state carried from
+    window to window, so the carried-state loss says nothing of how they start from nothing."""
+    openings = [o for o in speech_openings(text) if not model.unknown_characters(o)]
+    lead_in = model.encode(model.lead_in("a speech"))
+    sums, count = {"cold_start_loss": 0.0, "speech_start_loss": 0.0}, 0
+    device = _device(model)
+    for start in range(0, len(openings), batch_size):
+        batch = openings[start : start + batch_size]
+        # Padded after each opening: the recurrence is causal, so padding never reaches a scored position.
+        inputs = pad_sequence([torch.tensor(model.encode(o[:-1])) for o in batch], batch_first=True).to(device)
+        targets = pad_sequence([torch.tensor(model.encode(o[1:])) for o in batch], batch_first=True,
+                               padding_value=-100).to(device)  # (N, T); -100 is cross_entropy's ignore_index
+        count += int((targets >= 0).sum())
+        for key, before in (("cold_start_loss", []), ("speech_start_loss", lead_in)):
+            read = torch.cat([inputs.new_tensor(before).expand(len(batch), -1), inputs], dim=1)
+            logits = model(read, every_position=True)[0][:, len(before):]  # (N, T, V)
+            sums[key] += F.cross_entropy(logits.transpose(1, 2), targets, reduction="sum").item()
+    return {key: total / max(count, 1) for key, total in sums.items()} | {"speeches": len(openings)}
 
 
 EVALUATORS = {"domain": evaluate_domain, "sentiment": evaluate_sentiment, "shakespeare": evaluate_shakespeare}
@@ -129,7 +163,8 @@ def main(argv=None) -> dict:
         result = EVALUATORS[args.task](args, _run_record(args.checkpoint))
     except (CheckpointError, DataError) as error:
         sys.exit(f"error: {error}")
-    shown = ("accuracy", "balanced_accuracy", "per_domain", "confusion", "loss", "n", "skipped", "split")
+    shown = ("accuracy", "balanced_accuracy", "per_domain", "confusion", "loss", "cold_start_loss", "speech_start_loss",
+             "speeches", "n", "skipped", "split")
     result = {key: result[key] for key in shown if key in result}
     print(json.dumps(result))
     return result

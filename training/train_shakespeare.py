@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from hw3core import CELLS, ShakespeareWriter
 from hw3core.records import RecordError, read_run
+from hw3core.text_models import HOW_A_PRIME_IS_READ
 from training.data import CharChunks, CharStreams, DataError, collate_chars, read_text, split_text
 from training.loop import Task, common_arguments, run
 
@@ -108,7 +109,7 @@ def build_task(args) -> Task:
 
 def description(args) -> str:
     return (f"A character-level {args.cell.upper()} (embedding {args.embedding_dim}, hidden {args.hidden_size}) "
-            "that writes like Shakespeare; metrics are per character.")
+            f"that writes like Shakespeare; metrics are per character. {HOW_A_PRIME_IS_READ}")
 
 
 def main(argv=None):

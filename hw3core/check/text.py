@@ -137,6 +137,9 @@ def check_text(weights: StudentWeights, found: list[Layer], model: str, reading:
         report.notes.append(forward_not_run(name))
     if vocabulary is None:
         why = f"the file has no vocabulary; save one with it: {SAVE_WITH_VOCABULARY}"
+        if weights.module is not None:  # a model, not a file: a state dict can carry the vocabulary alongside
+            why = ("the model has no vocabulary; pass one with its weights: check_model({'model': model.state_dict(), "
+                   f"'vocabulary': vocabulary}}, {name!r})")
         report.notes.append(f"Checked, but not run: {why}.")
         return Checked(report, why_not_run=why)
     try:
