@@ -12,7 +12,6 @@ from demos.errors import InvalidInput, shown_to_user
 from demos.model_store import ModelStore
 from demos.received import received_uploads
 from hw3core.curves import CHOICES, PARTS, ROLES, CurvesError, compare
-from hw3core.curves_figure import draw
 
 INTRO = """\
 **Your training curves beside ours.** Upload the event file your `SummaryWriter` wrote
@@ -54,7 +53,14 @@ def your_curves(path: str | None, part: str, tags: str | None, session: dict | N
         comparison = compare(path, part, parse_tags(tags), ours=root)
     except CurvesError as error:
         raise InvalidInput(str(error)) from None
-    return comparison.to_json(), draw(comparison), "\n".join(f"- {line}" for line in comparison.verdict)
+    return comparison.to_json(), _figure(comparison), "\n".join(f"- {line}" for line in comparison.verdict)
+
+
+def _figure(comparison):
+    # matplotlib loads with the first comparison, not at start-up: 21 MB the app would hold for every visitor.
+    from hw3core.curves_figure import draw
+
+    return draw(comparison)
 
 
 def build(models: ModelStore, session: gr.State) -> None:
