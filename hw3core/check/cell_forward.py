@@ -69,7 +69,10 @@ def run_cell(module: nn.Module, layout: CellLayout) -> CellRun:
     params = dict(module.named_parameters())
     if layout.stacked is None or layout.cell is None or not layout.readings:
         return run
-    if not set(params) or any(name not in params for name in _names(layout, params)):
+    weights = {name: p.detach() for name, p in params.items()}
+    try:
+        layout.readings[0].convert(weights)
+    except KeyError:  # weights saved as buffers, or under other names: nothing to run them through
         run.rows.append(RowResult("Forward", "the assignment's equations", "not run (its weights are not its "
                                                                            "parameters)", True))
         return run
@@ -86,7 +89,6 @@ def run_cell(module: nn.Module, layout: CellLayout) -> CellRun:
             run.rows.append(RowResult("Forward", "the assignment's equations", "fails", False))
             run.problems.append(f"Forward: a step fails with {failure(error)}.")
             return run
-        weights = {name: p.detach() for name, p in params.items()}
 
         def ours(reading: Reading, step) -> list[list[Tensor]]:
             converted = reading.convert(weights)
@@ -125,22 +127,6 @@ def run_cell(module: nn.Module, layout: CellLayout) -> CellRun:
                                   "state and from a random one" + _read_as(layout, right), True))
     _gradients(module, params, right, cell, xs, starts[1], terms, run)
     return run
-
-
-def _names(layout: CellLayout, params: dict[str, Tensor]) -> list[str]:
-    """The parameter names a reading's conversion reads (found by running it on the parameters)."""
-    used: set[str] = set()
-
-    class Recording(dict):
-        def __getitem__(self, key):
-            used.add(key)
-            return super().__getitem__(key)
-
-    try:
-        layout.readings[0].convert(Recording({name: p.detach() for name, p in params.items()}))
-    except KeyError as missing:
-        return [str(missing.args[0])]
-    return sorted(used)
 
 
 def _read_as(layout: CellLayout, reading: Reading) -> str:
