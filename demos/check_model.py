@@ -28,7 +28,7 @@ from demos.writer import check_prime
 from demos.your_curves import build as build_your_curves
 from hw3core import DOMAINS
 from hw3core.check import ALEXNETS, CHOICES, check
-from hw3core.check.student import SAVE_STATE_DICT, StudentFileError
+from hw3core.check.student import SAVE_STATE_DICT, StudentFileError, StudentWeights, read_weights
 from hw3core.check.text import CELL_KEYS
 
 LOG = logging.getLogger(__name__)
@@ -68,23 +68,27 @@ def _summary(report, why_not_run: str | None) -> str:
     return "\n".join(lines)
 
 
-def check_upload(path: str | None, model: str, session: dict | None, uploads: UploadedModels, reading: str = "auto"):
+def check_upload(path: str | None, model: str, session: dict | None, uploads: UploadedModels, reading: str = "auto",
+                 held: StudentWeights | None = None):
     """(the report as JSON, its summary, its torchsummary text, the session's new state, which views to show,
-    the readings to choose from)."""
-    if not path:
+    the readings to choose from). ``held``: the weights of the session's last upload, read again with another
+    reading (the file itself was deleted once read)."""
+    if not path and held is None:
         raise InvalidInput("No file: upload the .pt or .safetensors file your notebook saved first.")
     if model not in CHOICES:
         raise InvalidInput(f"The model must be one of {', '.join(CHOICES)}, not {model!r}.")
     if reading in ALEXNETS:  # for an AlexNet, the reading is the class: max or average pooling
         model, reading = reading, "auto"
+    name = Path(path).name if path else "your file"
     try:
-        checked = check(path, model, reading or "auto", images=example_evidence())
+        weights = held or read_weights(path)
+        checked = check(weights, model, reading or "auto", images=example_evidence())
     except StudentFileError as error:
-        raise InvalidInput(str(error).replace(str(Path(path).parent) + "/", "")) from None
+        raise InvalidInput(str(error).replace(str(Path(path).parent) + "/", "") if path else str(error)) from None
     except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as error:
         # A layout no rule foresaw: the user gets a message, the server log the stack trace.
-        LOG.exception("checking %s failed", Path(path).name)
-        raise InvalidInput(f"{Path(path).name} could not be checked ({type(error).__name__}). Save the weights with "
+        LOG.exception("checking %s failed", name)
+        raise InvalidInput(f"{name} could not be checked ({type(error).__name__}). Save the weights with "
                            f"{SAVE_STATE_DICT}; if it still fails, please report it with how you saved it.") from None
     if session:  # a new upload replaces the session's model
         uploads.release(session.get("token"))
@@ -92,12 +96,22 @@ def check_upload(path: str | None, model: str, session: dict | None, uploads: Up
     token = None
     if checked.model is not None:
         token = uploads.hold(Held(checked.model, report.model, report.cell))
+    elif checked.readings:  # the weights wait, within the same bound, for the student to pick how to read them
+        token = uploads.hold(Held(None, report.model, report.cell, weights=weights))
     state = {"token": token, "model": report.model, "why": checked.why_not_run}
-    runs = report.model if token else None  # the views beside ours, for the class that runs
+    runs = report.model if checked.model is not None else None  # the views beside ours, for the class that runs
     views = (gr.Column(visible=runs in ALEXNETS), gr.Column(visible=runs == "SentenceGeneration"),
              gr.Column(visible=runs == "SentimentClassification"))
     readings = gr.Dropdown(choices=["auto", *checked.readings], value="auto", visible=bool(checked.readings))
     return (report.as_json(), _summary(report, checked.why_not_run), report.text(), state, *views, readings)
+
+
+def waiting_weights(session: dict | None, uploads: UploadedModels) -> StudentWeights | None:
+    """The weights of the session's last upload, where its check asked how to read them."""
+    try:
+        return uploads.get(session.get("token")).weights if session else None
+    except InvalidInput:
+        return None
 
 
 def session_model(session: dict | None, uploads: UploadedModels, wanted: str) -> Held:
@@ -105,6 +119,8 @@ def session_model(session: dict | None, uploads: UploadedModels, wanted: str) ->
     if session and session.get("token") is None and session.get("model"):
         raise InvalidInput(f"Your {session['model']} was checked but cannot be run: {session['why']}.")
     held = uploads.get(session.get("token") if session else None)
+    if held.model is None:
+        raise InvalidInput(f"Your {held.name} was checked but cannot be run: {session['why']}.")
     kinds = {"AlexNet": (held.is_alexnet, "an AlexNet"),
              "writer": (held.name == "SentenceGeneration", "a writer (SentenceGeneration)"),
              "classifier": (held.name == "SentimentClassification", "a classifier (SentimentClassification)")}
@@ -129,6 +145,9 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
     @shown_to_user
     def check_model(file, model, session, reading="auto", request: gr.Request = None):
         with refusals.kept_for(request):
+            waiting = waiting_weights(session, uploads)
+            if waiting is not None and received.was_read(file):  # the same upload, read another way
+                return check_upload(None, model, session, uploads, reading, held=waiting)
             return received.read_file(file, lambda: check_upload(file, model, session, uploads, reading))
 
     @shown_to_user

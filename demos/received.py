@@ -83,6 +83,11 @@ class ReceivedUploads:
             while len(self._deleted) > REMEMBERED_DELETIONS:
                 self._deleted.popitem(last=False)
 
+    def was_read(self, path: str | None) -> bool:
+        """Whether the upload at ``path`` was read and deleted already."""
+        with self._lock:
+            return path is not None and str(path) in self._deleted and not Path(path).is_file()
+
     def _refuse_deleted(self, path: str | None) -> None:
         with self._lock:
             deleted = path is not None and str(path) in self._deleted

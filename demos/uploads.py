@@ -25,9 +25,10 @@ NOT_CHECKED = "No model checked yet: upload yours under 'Check your model' and p
 
 @dataclass
 class Held:
-    model: nn.Module
+    model: nn.Module | None  # None while the check asks how to read the weights
     name: str  # the assignment's class: "AlexNet", "SentenceGeneration", ...
     cell: str | None
+    weights: object = None  # the weights as read (hw3core.check.student.StudentWeights), while the check asks
 
     @property
     def is_alexnet(self) -> bool:

@@ -306,6 +306,12 @@ def test_check_your_model_with_a_students_alexnet(page, tmp_path_factory):
     tab.locator("input[type=file]").first.set_input_files(folder / "best_model.pt")
     sync_api.expect(tab.get_by_text("best_model.pt").first).to_be_visible()  # uploaded
     tab.get_by_role("button", name="Check", exact=True).click()
+    # AlexNet or AlexNetAvgPooling: the same weights, and an untrained model's answers settle nothing: it asks
+    sync_api.expect(tab.get_by_text("pick AlexNet or AlexNetAvgPooling").first).to_be_visible()
+    reading = tab.get_by_label("Read your weights as")
+    reading.fill("AlexNet")
+    reading.press("Enter")
+    tab.get_by_role("button", name="Check", exact=True).click()  # the file was deleted once read: its weights wait
     sync_api.expect(tab.get_by_role("heading", name="✔ AlexNet")).to_be_visible()
     report = tab.locator(".check-report")
     sync_api.expect(report).to_contain_text("✔  Conv2d-1")

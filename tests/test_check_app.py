@@ -282,3 +282,18 @@ def test_a_cells_file_is_checked_for_its_layout_and_count_and_says_how_to_run_it
     assert report["ok"] and report["model"] == "LSTMCell" and session["token"] is None
     assert not any(view.visible for view in (alexnet_view, writer_view, sentiment_view))
     assert "check_model(cell, \"LSTMCell\")" in summary and "a cell alone" in session["why"]
+
+
+def test_weights_that_read_two_ways_wait_for_the_pick_without_a_new_upload(students):
+    uploads = UploadedModels()
+    path = str(students["folder"] / "best_model.pt")
+    *_, asked, _, _, _, readings = tab.check_upload(path, "auto", None, uploads)
+    assert readings.choices[1:] == [("AlexNet", "AlexNet"), ("AlexNetAvgPooling", "AlexNetAvgPooling")]
+    with pytest.raises(InvalidInput, match="cannot be run.*pick AlexNet or AlexNetAvgPooling"):
+        tab.session_model(asked, uploads, "AlexNet")
+    waiting = tab.waiting_weights(asked, uploads)
+    assert waiting is not None and uploads.count(alexnets=True) == 1  # within the AlexNets' bound
+    report, *_, picked, alexnet_view, _, _, _ = tab.check_upload(None, "auto", asked, uploads, "AlexNetAvgPooling",
+                                                                  held=waiting)
+    assert report["model"] == "AlexNetAvgPooling" and alexnet_view.visible
+    assert tab.session_model(picked, uploads, "AlexNet").name == "AlexNetAvgPooling" and len(uploads) == 1

@@ -65,7 +65,9 @@ class Layer:
 
 def read_weights(source) -> StudentWeights:
     """A file path, a checkpoint folder of this project, a state dict (or wrapper) or an nn.Module ->
-    the weights; raises StudentFileError with the reason for anything else."""
+    the weights; raises StudentFileError with the reason for anything else. Weights already read pass as they are."""
+    if isinstance(source, StudentWeights):
+        return source
     if isinstance(source, nn.Module):
         return StudentWeights(dict(source.state_dict()), source="nn.Module", module=source)
     if isinstance(source, dict):
