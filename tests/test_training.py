@@ -9,6 +9,7 @@ import fnmatch
 import importlib
 import json
 import math
+import re
 import shlex
 
 import pytest
@@ -36,7 +37,8 @@ from tiny_data import (
 )
 from training import evaluate, event_log, hub, loop, train_alexnet, train_sentiment, train_shakespeare
 from training.data import collate_images, split_text
-from training.loop import Distributed, Task, run_epoch
+from training.distributed import Distributed
+from training.loop import Task, run_epoch
 
 pytest_plugins = ["tiny_data_fixtures"]  # tiny_pacs, tiny_imdb, tiny_text, real_data
 
@@ -406,7 +408,7 @@ def test_bad_flags_are_refused_before_any_work(tiny_text, tmp_path, capsys, flag
 
 @pytest.mark.parametrize("scale", ["0", "1.5", "half"])
 def test_a_crop_scale_outside_zero_to_one_is_refused(tiny_pacs, tmp_path, capsys, scale):
-    err = bad_run(capsys, train_alexnet.main, ["--data-dir", tiny_pacs, "--crop-scale", scale, "--out", tmp_path / "a"])
+    err = bad_run(capsys, train_alexnet.main, ["--data", tiny_pacs, "--crop-scale", scale, "--out", tmp_path / "a"])
     assert "--crop-scale" in err and not (tmp_path / "a").exists()
 
 
@@ -437,7 +439,7 @@ def test_unreadable_data_is_a_message(tmp_path, capsys):
     csv_file.write_text("review,sentiment\nfine,positive\nmeh,neutral\n")
     assert "line 3" in bad_run(capsys, train_sentiment.main, ["--data", csv_file, "--out", tmp_path / "b"])
     assert "is not a file" in bad_run(capsys, train_shakespeare.main, ["--data", tmp_path, "--out", tmp_path / "c"])
-    assert "not a PACS folder" in bad_run(capsys, train_alexnet.main, ["--data-dir", tmp_path, "--out", tmp_path / "d"])
+    assert "not a PACS folder" in bad_run(capsys, train_alexnet.main, ["--data", tmp_path, "--out", tmp_path / "d"])
     assert not any((tmp_path / name).exists() for name in "abcd")
 
 
@@ -479,8 +481,33 @@ def test_a_push_replaces_what_the_repo_held(tmp_path, monkeypatch):
 
 # ----- The command a user is told trains the model that ships -----
 
+SCRIPTS = sorted({spec.script for spec in MODELS.values()})
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_help_prints_each_models_recipe_as_its_flags_defaults(name, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag
+    spec = MODELS[name]
+    with pytest.raises(SystemExit):
+        importlib.import_module(spec.script).main([*spec.choice, "--help"])
+    shown, flag = {}, None
+    for line in capsys.readouterr().out.splitlines():  # a flag's line, then its help's (the same line if it fits)
+        flag = re.match(r" {2}(--[\w-]+)", line)[1] if re.match(r" {2}--", line) else flag
+        if default := re.search(r"\(default: (.*)\)$", line):
+            shown[flag] = default[1]
+    assert {key: shown.get("--" + key.replace("_", "-")) for key in spec.recipe} == \
+        {key: str(value) for key, value in spec.recipe.items()}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_flag_a_recipe_sets_has_no_default_of_its_own(script):
+    parser = importlib.import_module(script).parser()
+    recipe_flags = {key for spec in MODELS.values() if spec.script == script for key in spec.recipe}
+    assert {key: parser.get_default(key) for key in recipe_flags} == dict.fromkeys(recipe_flags)
+
+
 # What differs from the shipped run by design: where the data and the output lie, and how much is read.
-NOT_THE_RECIPE = {"data", "data_dir", "out", "limit", "selection_run", "val_size"}
+NOT_THE_RECIPE = {"data", "out", "limit", "selection_run", "val_size"}
 TINY_DATA_FLAGS = {"sentiment": ["--val-size", "4"]}  # 24 reviews cannot spare the 5,000 of the real split
 
 

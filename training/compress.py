@@ -40,19 +40,13 @@ from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE, save_compress
 from hw3core.records import CompressionRecord, RecordError, RunRecord, Scores, read_run
 from hw3core.registry import MODELS
 from training import hub, train_alexnet
+from training.config import without_paths
 from training.data import DataError, ImageFolderDataset, collate_images, find_pacs_root, pacs_samples
-from training.loop import (
-    CLASS_SCORES,
-    Distributed,
-    Task,
-    WeightedShardSampler,
-    hardware,
-    learning_rate_schedule,
-    run_epoch,
-    uses_bfloat16,
-    without_paths,
-)
+from training.distributed import Distributed, WeightedShardSampler, hardware
+from training.loop import CLASS_SCORES, Task, learning_rate_schedule, run_epoch, uses_bfloat16
 
+# What train_alexnet cropped to before --crop-scale was a flag: its records from then hold no crop_scale.
+UNRECORDED_CROP_SCALE = 0.5
 FINE_TUNE_SCHEDULE = "cosine"  # from the fine-tuning's peak rate to zero, without warm-up: the weights are trained
 
 
@@ -145,11 +139,11 @@ def compress(args, run: RunRecord) -> CompressionRecord:
     world = Distributed()
     torch.manual_seed(args.seed)
     smoothing = run.arguments.get("label_smoothing", 0.0)
-    crop_scale = run.arguments.get("crop_scale", 0.5)  # fine-tuning sees the crops training saw
+    crop_scale = run.arguments.get("crop_scale", UNRECORDED_CROP_SCALE)  # fine-tuning sees the crops training saw
     # Fine-tuning draws the domains as training did (runs before balanced sampling drew every image once).
     sampling = run.arguments.get("sampling", "uniform")
     weights = train_alexnet.draw_weights([label for _, label in train], sampling, run.arguments.get("domain_weights"))
-    task = Task(name, model, ImageFolderDataset(root, train, augment=True, crop_scale=crop_scale),
+    task = Task(name, model, ImageFolderDataset(root, train, crop_scale),
                 ImageFolderDataset(root, val),
                 collate_images, lambda m, b: train_alexnet.batch_metrics(m, b, smoothing), cpu_bfloat16=True,
                 classes=DOMAINS)
@@ -225,7 +219,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="a dense AlexNet checkpoint folder")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: the checkpoint folder)")
-    parser.add_argument("--data", "--data-dir", dest="data", default=None,
+    parser.add_argument("--data", default=None,
                         help="the PACS folder (default: $PACS_DIR or $HW3_DATA_DIR/pacs)")
     parser.add_argument("--conv-density", type=float, default=0.5, help="share of each pruned convolution's weights kept")
     parser.add_argument("--fc-density", type=float, default=0.05, help="share of each hidden linear layer's weights kept")

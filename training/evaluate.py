@@ -36,7 +36,8 @@ from training.data import (
     read_text,
     split_text,
 )
-from training.loop import Distributed, Task, run_epoch
+from training.distributed import Distributed
+from training.loop import Task, run_epoch
 
 
 def _run_record(checkpoint: Path) -> RunRecord:

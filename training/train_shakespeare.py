@@ -18,8 +18,10 @@ import torch.nn.functional as F
 
 from hw3core import CELLS, ShakespeareWriter
 from hw3core.records import RecordError, read_run
+from hw3core.registry import spec_of
+from training.config import common_arguments, script_parser
 from training.data import CharChunks, CharStreams, DataError, collate_chars, read_text, split_text
-from training.loop import Task, common_arguments, run
+from training.loop import Task, run
 
 DATA_FLAGS = {"--data": None}  # the records show the file's name (input.txt), not where it lies
 
@@ -74,7 +76,7 @@ def build_task(args) -> Task:
     if args.limit:
         train_text, val_text = train_text[: args.limit * args.history + 1], val_text[: args.limit * args.history + 1]
 
-    carry_state = getattr(args, "carry_state", False)
+    carry_state = args.carry_state
     # Under torchrun each process reads its own rows: one row per example of every process's batch.
     streams = args.batch_size * int(os.environ.get("WORLD_SIZE", 1)) if carry_state else 0
 
@@ -92,7 +94,7 @@ def build_task(args) -> Task:
     # the training loss of the model itself, not of the model with dropout on.
     probe = windows(train_text[: len(text) // 10 + 1]) if args.dropout else None
     return Task(
-        name=f"shakespeare-{args.cell}",
+        name=spec_of("shakespeare", args.cell).name,
         model=model,
         train_set=windows(train_text),
         val_set=windows(val_text),
@@ -111,24 +113,29 @@ def description(args) -> str:
             "that writes like Shakespeare; metrics are per character.")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cell", choices=sorted(CELLS), default="gru")
+def parser() -> argparse.ArgumentParser:
+    """The flags; those a recipe sets have its value as their default once the cell is known (training.config)."""
+    parser = script_parser(__doc__)
+    parser.add_argument("--cell", choices=sorted(CELLS), default="gru", help="the recurrent cell")
     parser.add_argument("--data", required=True, help="a plain UTF-8 text file, e.g. tinyshakespeare/input.txt")
     parser.add_argument("--val-fraction", type=float, default=0.1,
                         help="the end of the text held out (0: train on all of it, with --keep last)")
-    parser.add_argument("--embedding-dim", type=int, default=256)
-    parser.add_argument("--hidden-size", type=int, default=512)
+    parser.add_argument("--embedding-dim", type=int, default=256, help="of each character")
+    parser.add_argument("--hidden-size", type=int, default=512, help="of the cell")
     parser.add_argument("--history", type=int, default=100, help="characters per training sequence")
-    parser.add_argument("--clip-grad-norm", type=float, default=1.0)
-    parser.add_argument("--dropout", type=float, default=0.0, help="on the character embeddings and the hidden states")
-    parser.add_argument("--carry-state", action=argparse.BooleanOptionalAction, default=False,
+    parser.add_argument("--clip-grad-norm", type=float, default=1.0, help="the gradient's largest norm")
+    parser.add_argument("--dropout", type=float, help="on the character embeddings and the hidden states")
+    parser.add_argument("--carry-state", action=argparse.BooleanOptionalAction,
                         help="read the text as --batch-size continuous streams, each window starting from the "
                              "state the previous one ended in (truncated backpropagation through time)")
     parser.add_argument("--selection-run", type=Path, default=None, metavar="DIR",
                         help="the run on the validation split that chose these settings (recorded with this one)")
     common_arguments(parser)
-    return run(parser, build_task, lambda args: f"shakespeare-{args.cell}", argv, DATA_FLAGS)
+    return parser
+
+
+def main(argv=None):
+    return run(parser(), build_task, "shakespeare", argv, DATA_FLAGS)
 
 
 if __name__ == "__main__":
