@@ -238,7 +238,7 @@ def test_compressing_a_folder_with_a_damaged_record_names_the_file(tmp_path):
     (tmp_path / "training.json").write_text("{damaged")
     with pytest.raises(SystemExit) as exited:
         compress.main(["--checkpoint", str(tmp_path)])
-    assert "training.json is not a training record" in str(exited.value.code)
+    assert f"`{tmp_path / 'training.json'}` cannot be read" in str(exited.value.code)
 
 
 def test_compressing_a_folder_without_a_training_record_is_a_message(tmp_path):

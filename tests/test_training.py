@@ -448,6 +448,12 @@ def test_evaluate_refuses_a_missing_checkpoint(tiny_text, tmp_path, capsys):
     assert "nothing" in err and "missing" in err
 
 
+def test_evaluate_names_a_damaged_training_record(tiny_text, tmp_path, capsys):
+    (tmp_path / "training.json").write_text("{damaged")
+    err = bad_run(capsys, evaluate.main, ["shakespeare", "--checkpoint", tmp_path, "--data", tiny_text])
+    assert f"`{tmp_path / 'training.json'}` cannot be read" in err
+
+
 def test_push_to_hub_offline_keeps_the_checkpoint(tiny_text, tmp_path):
     out = tmp_path / "shakespeare-gru"
     result = run_module("training.train_shakespeare", "--data", tiny_text, "--limit", 4, "--epochs", 1,

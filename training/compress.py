@@ -37,7 +37,7 @@ from hw3core.checkpoints import (
     load_local,
 )
 from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE, save_compressed
-from hw3core.records import CompressionRecord, RecordError, RunRecord, Scores, read_run
+from hw3core.records import CompressionRecord, RecordError, RunRecord, Scores, read_run, read_training
 from hw3core.registry import MODELS
 from training import hub, train_alexnet
 from training.config import without_paths
@@ -108,13 +108,9 @@ def score(model: nn.Module, loader: DataLoader, task: Task, world: Distributed, 
     return Scores.from_json({key: result[key] for key in ("accuracy", "loss", "n", *CLASS_SCORES)})
 
 
-def read_training(checkpoint: Path) -> RunRecord:
+def alexnet_record(checkpoint: Path) -> RunRecord:
     """The training record of an AlexNet checkpoint; its ``task`` names the variant."""
-    path = checkpoint / RUN_FILE
-    try:
-        run = RunRecord.from_json(json.loads(path.read_text())) if path.is_file() else RunRecord()
-    except (ValueError, KeyError, TypeError) as error:
-        raise CheckpointError(f"{path} is not a training record: {error}") from None
+    run = read_training(checkpoint) or RunRecord()
     run.task = run.task or checkpoint.name  # a folder without a record is named for its variant
     if run.task not in ALEXNET_VARIANTS:
         raise CheckpointError(f"{checkpoint}: {RUN_FILE} does not name an AlexNet variant ({run.task!r})")
@@ -235,8 +231,8 @@ def main(argv=None) -> dict:
     # The variant's own defaults (MODELS[name].compression), so the command a record shows remakes its file.
     picked, _ = parser.parse_known_args(argv)
     try:
-        run = read_training(picked.checkpoint)
-    except (CheckpointError, OSError) as error:
+        run = alexnet_record(picked.checkpoint)
+    except (CheckpointError, RecordError) as error:
         sys.exit(f"error: {error}")
     parser.set_defaults(**MODELS[run.task].compression)
     args = parser.parse_args(argv)

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hw3core import ALEXNET_VARIANTS, DOMAINS, SentimentClassifier, ShakespeareWriter
-from hw3core.checkpoints import RUN_FILE, CheckpointError, load_local
+from hw3core.checkpoints import CheckpointError, load_local
 from hw3core.numerics import flush_denormals
-from hw3core.records import RunRecord
+from hw3core.records import RecordError, RunRecord, read_training
 from hw3core.registry import MODELS
 from training import train_alexnet, train_sentiment
 from training.data import (
@@ -38,11 +38,6 @@ from training.data import (
 )
 from training.distributed import Distributed
 from training.loop import Task, run_epoch
-
-
-def _run_record(checkpoint: Path) -> RunRecord:
-    path = checkpoint / RUN_FILE
-    return RunRecord.from_json(json.loads(path.read_text()) if path.is_file() else {})
 
 
 def _use_val_split(args, run: RunRecord, total: int) -> bool:
@@ -127,8 +122,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     flush_denormals()
     try:
-        result = EVALUATORS[args.task](args, _run_record(args.checkpoint))
-    except (CheckpointError, DataError) as error:
+        result = EVALUATORS[args.task](args, read_training(args.checkpoint) or RunRecord())
+    except (CheckpointError, DataError, RecordError) as error:
         sys.exit(f"error: {error}")
     shown = ("accuracy", "balanced_accuracy", "per_domain", "confusion", "loss", "n", "skipped", "split")
     result = {key: result[key] for key in shown if key in result}

@@ -76,7 +76,7 @@ def build_task(args) -> Task:
     if args.limit:
         train_text, val_text = train_text[: args.limit * args.history + 1], val_text[: args.limit * args.history + 1]
 
-    carry_state = args.carry_state
+    carry_state = getattr(args, "carry_state", False)
     # Under torchrun each process reads its own rows: one row per example of every process's batch.
     streams = args.batch_size * int(os.environ.get("WORLD_SIZE", 1)) if carry_state else 0
 
