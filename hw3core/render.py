@@ -106,13 +106,18 @@ def per_class_section(record: RunRecord) -> list[str]:
     return lines
 
 
+def megabytes(count: int) -> str:
+    """A file's or a model's size, as every rendering shows it: the compressed files differ in the second decimal."""
+    return f"{count / 1e6:.2f} MB"
+
+
 def compression_section(compression: CompressionRecord) -> list[str]:
     epochs = compression.fine_tune.get("epochs")
     lines = ["", "## Compressed", "",
              "Deep Compression (Han, Mao & Dally, 2016): magnitude pruning, fine-tuning with the masks held"
              f" ({epochs} epoch{'' if epochs == 1 else 's'}), a k-means codebook per layer. The weights ship as "
-             f"`compressed.safetensors`, {compression.compressed_bytes / 1e6:.2f} MB instead of "
-             f"{compression.dense_bytes / 1e6:.1f} MB, made by:", "", "```", compression.command, "```", "",
+             f"`compressed.safetensors`, {megabytes(compression.compressed_bytes)} instead of "
+             f"{megabytes(compression.dense_bytes)}, made by:", "", "```", compression.command, "```", "",
              *table(["stage", "val accuracy", "val loss", "balanced val accuracy"],
                     [[stage.replace("_", "-"), number(scores.accuracy), number(scores.loss),
                       number(scores.balanced_accuracy)]

@@ -19,7 +19,17 @@ from hw3core import ALEXNET_VARIANTS, CELLS, DOMAINS, ShakespeareWriter
 from hw3core.checkpoints import PLOT_FILES, RUN_FILE, CheckpointError, load_local
 from hw3core.records import RunRecord, read_run
 from hw3core.registry import MODELS, models_of
-from hw3core.render import MISSING, SUMMARY_COLUMNS, kept_scores, number, per_class_table, render_run, summary_row, table
+from hw3core.render import (
+    MISSING,
+    SUMMARY_COLUMNS,
+    kept_scores,
+    megabytes,
+    number,
+    per_class_table,
+    render_run,
+    summary_row,
+    table,
+)
 from training import config, hub, plots, train_sentiment
 
 PRIMES = ("ROMEO", "JULIET")
@@ -61,10 +71,10 @@ def _compression_table(runs: dict[str, RunRecord]) -> list[str]:
             continue
         dense, compressed = compression.validation["dense"], compression.validation["compressed"]
         rows.append([f"`{name}`", number(dense.accuracy), number(compressed.accuracy),
-                     f"{compression.dense_bytes / 1e6:.1f}", f"{compression.compressed_bytes / 1e6:.2f}",
+                     megabytes(compression.dense_bytes), megabytes(compression.compressed_bytes),
                      f"`{compression.command}`"])
         per_domain += [(f"{spec.title} {label}", scores) for label, scores in kept_scores(record)]
-    lines += table(["model", "dense val acc", "compressed val acc", "dense (MB)", "compressed (MB)", "command"], rows)
+    lines += table(["model", "dense val acc", "compressed val acc", "dense size", "compressed size", "command"], rows)
     if per_domain:
         lines += ["", "Per domain (balanced accuracy: the mean of the four domains' accuracies; "
                   f"{MISSING} where a run predates these figures):", "", *per_class_table(per_domain, DOMAINS)]
