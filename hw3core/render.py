@@ -56,7 +56,8 @@ def confusion_table(confusion: list[list[int]] | None, classes: tuple[str, ...])
     """Rows: the true class; columns: the predicted one."""
     if not confusion:
         return [f"No confusion matrix: this run predates it ({MISSING})."]
-    return table(["true \\ predicted", *classes], [[c, *(f"{n:,}" for n in row)] for c, row in zip(classes, confusion)])
+    rows = [[c, *(f"{n:,}" for n in row)] for c, row in zip(classes, confusion, strict=True)]
+    return table(["true \\ predicted", *classes], rows)
 
 
 def confusion_html(title: str, confusion: list[list[int]] | None, classes: tuple[str, ...]) -> str:
@@ -67,7 +68,7 @@ def confusion_html(title: str, confusion: list[list[int]] | None, classes: tuple
         return heading + f"<p>No confusion matrix recorded ({MISSING}): the run predates it.</p>"
     header = "".join(f"<th>{html.escape(c)}</th>" for c in classes)
     body = []
-    for c, row in zip(classes, confusion):
+    for c, row in zip(classes, confusion, strict=True):
         total = max(sum(row), 1)
         cells = "".join(
             f'<td style="background: rgba(37, 99, 235, {n / total:.2f}); color: {"white" if n / total > 0.5 else "inherit"};'

@@ -86,7 +86,7 @@ def per_class_scores(tally: Tensor, classes: tuple[str, ...]) -> dict:
     return {
         "balanced_accuracy": sum(accuracy) / len(classes),
         "balanced_loss": sum(loss) / len(classes),
-        "per_class": dict(zip(classes, accuracy)),
+        "per_class": dict(zip(classes, accuracy, strict=True)),
         "confusion": confusion.long().tolist(),
     }
 
@@ -249,7 +249,7 @@ def fit(task: Task, config: TrainingConfig) -> list[dict]:
     if config.resume and (out / RESUME_FILE).is_file():
         try:
             state = torch.load(out / RESUME_FILE, map_location=world.device, weights_only=True)
-        except Exception as error:  # a truncated file, or a pickle that asks for more than tensors
+        except Exception as error:  # noqa: BLE001 (a truncated file, or a pickle that asks for more than tensors)
             sys.exit(f"error: cannot resume from {out / RESUME_FILE}: {type(error).__name__}: {str(error)[:300]}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
