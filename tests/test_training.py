@@ -24,7 +24,7 @@ from hw3core import ALEXNET_VARIANTS, CELLS
 from hw3core.checkpoints import PLOT_FILES, load_local
 from hw3core.event_files import read_scalars
 from hw3core.records import RunRecord, read_run
-from hw3core.registry import MODELS
+from hw3core.registry import MODELS, spec_of
 from tiny_data import (
     REPO,
     check_ok,
@@ -503,6 +503,13 @@ def test_help_prints_each_models_recipe_as_its_flags_defaults(name, capsys, monk
             shown[flag] = default[1]
     assert {key: shown.get("--" + key.replace("_", "-")) for key in spec.recipe} == \
         {key: str(value) for key, value in spec.recipe.items()}
+
+
+def test_a_models_key_is_the_registrys_lookup_by_task_and_cell():
+    assert {(spec.task, spec.cell): spec_of(spec.task, spec.cell).name for spec in MODELS.values()} == \
+        {(spec.task, spec.choice[1]): name for name, spec in MODELS.items()}
+    with pytest.raises(KeyError, match="'rnn'"):
+        spec_of("sentiment", "rnn")
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -18,7 +18,7 @@ import torch
 from hw3core import ALEXNET_VARIANTS, CELLS, DOMAINS, ShakespeareWriter
 from hw3core.checkpoints import PLOT_FILES, RUN_FILE, CheckpointError, load_local
 from hw3core.records import RunRecord, read_run
-from hw3core.registry import MODELS, models_of
+from hw3core.registry import MODELS, models_of, spec_of
 from hw3core.render import (
     MISSING,
     SUMMARY_COLUMNS,
@@ -91,7 +91,7 @@ def _cell_comparison(runs) -> list[str]:
     lines = ["| cell | parameters (input 128, hidden 100, bias) | sentiment val acc | s / epoch | reviews / s |",
              "|---|---|---|---|---|"]
     for cell in CELLS:
-        run = runs.get(f"sentiment-{cell}")
+        run = runs.get(spec_of("sentiment", cell).name)
         if run:
             history = run.history
             lines.append(f"| {cell.upper()} | {counts[cell]:,} | {number(run.kept.val_accuracy)} "
