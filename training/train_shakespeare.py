@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from hw3core import CELLS, ShakespeareWriter
-from hw3core.records import RecordError, read_run
+from hw3core.records import Epoch, RecordError, SelectionRun, read_run
 from hw3core.registry import spec_of
 from training.config import common_arguments, script_parser
 from training.data import CharChunks, CharStreams, DataError, collate_chars, read_text, split_text
@@ -62,9 +62,9 @@ def selection_record(folder: Path) -> dict:
         raise DataError(str(error)) from None
     if run is None:
         raise DataError(f"{folder} holds no finished training run (training.json and metrics.jsonl)")
-    keys = ("epoch", "train_loss", "train_eval_loss", "val_loss", "val_accuracy")
-    history = [{key: row[key] for key in keys if key in row} for row in (epoch.to_json() for epoch in run.history)]
-    return {"command": run.command, "kept_epoch": run.kept_epoch, "split": run.split or None, "history": history}
+    kept = ("train_loss", "train_eval_loss", "val_loss", "val_accuracy")  # what the refit's plots and card show
+    history = [Epoch(row.epoch, **{key: getattr(row, key) for key in kept}) for row in run.history]
+    return SelectionRun(run.command, run.kept_epoch, run.split or None, history).to_json()
 
 
 def build_task(args) -> Task:
