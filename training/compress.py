@@ -40,7 +40,7 @@ from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE, save_compress
 from hw3core.records import CompressionRecord, RecordError, RunRecord, Scores, read_run, read_training
 from hw3core.registry import MODELS
 from training import hub, train_alexnet
-from training.config import without_paths
+from training.config import script_parser, without_paths
 from training.data import DataError, ImageFolderDataset, collate_images, find_pacs_root, pacs_samples
 from training.distributed import Distributed, WeightedShardSampler, hardware
 from training.loop import CLASS_SCORES, Task, learning_rate_schedule, run_epoch, uses_bfloat16
@@ -212,7 +212,7 @@ def _write_folder(checkpoint: Path, out: Path, record: CompressionRecord) -> Non
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--checkpoint", type=Path, required=True, help="a dense AlexNet checkpoint folder")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: the checkpoint folder)")
     parser.add_argument("--data", default=None,
@@ -222,19 +222,23 @@ def main(argv=None) -> dict:
     parser.add_argument("--conv-bits", type=int, default=8, help="codebook bits of convolutions and the classifier")
     parser.add_argument("--fc-bits", type=int, default=4, help="codebook bits of the hidden linear layers")
     parser.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs with the masks held")
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-4, help="the fine-tuning's peak learning rate")
+    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's, while fine-tuning")
+    parser.add_argument("--batch-size", type=int, default=64, help="of fine-tuning")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N images (smoke runs)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="of the fine-tuning's draws")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
-    # The variant's own defaults (MODELS[name].compression), so the command a record shows remakes its file.
-    picked, _ = parser.parse_known_args(argv)
-    try:
-        run = alexnet_record(picked.checkpoint)
-    except (CheckpointError, RecordError) as error:
-        sys.exit(f"error: {error}")
-    parser.set_defaults(**MODELS[run.task].compression)
+    # The variant's own defaults (MODELS[name].compression), so the command a record shows remakes its file,
+    # read before the other flags (and --help, which then prints them).
+    picker = argparse.ArgumentParser(add_help=False)
+    picker.add_argument("--checkpoint", type=Path)
+    checkpoint = picker.parse_known_args(argv)[0].checkpoint
+    if checkpoint is not None:
+        try:
+            run = alexnet_record(checkpoint)
+        except (CheckpointError, RecordError) as error:
+            sys.exit(f"error: {error}")
+        parser.set_defaults(**MODELS[run.task].compression)
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv  # for the record's command
     if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):
