@@ -39,6 +39,13 @@ def test_an_old_record_is_rewritten_from_its_own_fields():
     assert pacs["kept_epoch"] == 4
 
 
+def test_the_shipped_records_are_written_as_the_scripts_write_them_now():
+    """Every command a record shows runs as written: no earlier spelling of a module or a flag."""
+    for name in MODELS:
+        run = json.loads((REPO / "checkpoints" / name / "training.json").read_text())
+        assert report.portable_run(run, read_run(REPO / "checkpoints" / name).history[-1].epoch) == run, name
+
+
 def test_the_shipped_records_hold_no_machine_paths():
     records = [*REPO.glob("checkpoints/*/training.json"), *REPO.glob("checkpoints/*/compression.json"),
                *REPO.glob("checkpoints/*/README.md"), REPO / "checkpoints" / "README.md"]
