@@ -100,7 +100,7 @@ def build_inside_views(models: ModelStore, classifiers: dict[str, str], review: 
             title = f"{classifiers[name]} {gate}"
             images.append(heatmap(values[gate].numpy()))
             rows += [{"gate": title, "token number": t, "token": token, "mean": round(float(mean), 4)}
-                     for t, (token, mean) in enumerate(zip(tokens, values[gate].mean(dim=1).tolist()))]
+                     for t, (token, mean) in enumerate(zip(tokens, values[gate].mean(dim=1).tolist(), strict=True))]
         return *images, pd.DataFrame(rows)
 
     with gr.Accordion("Inside the models", open=False):

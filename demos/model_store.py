@@ -176,7 +176,7 @@ class ModelStore:
             raise ModelUnavailable(f"HW3_HUB_ORG={self.hub_org!r} does not make a valid Hub repo id ({repo!r}).")
         try:
             return Path(snapshot_download(repo, allow_patterns=files))
-        except Exception as error:  # offline, no such repo, no access, network: each has its own type
+        except Exception as error:  # noqa: BLE001 (offline, no such repo, no access, network: each has its own type)
             reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ModelUnavailable(
                 f"No checkpoint: `{local / WEIGHTS_FILE}` does not exist and the Hub repo `{repo}` could not be read "

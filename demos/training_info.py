@@ -10,7 +10,17 @@ from hw3core.alexnet import DOMAINS
 from hw3core.checkpoints import PLOT_FILES
 from hw3core.compression import COMPRESSED_FILE
 from hw3core.records import RecordError, RunRecord, read_run
-from hw3core.render import MISSING, SUMMARY_COLUMNS, confusion_html, kept_scores, number, per_class_table, summary_row, table
+from hw3core.render import (
+    MISSING,
+    SUMMARY_COLUMNS,
+    confusion_html,
+    kept_scores,
+    megabytes,
+    number,
+    per_class_table,
+    summary_row,
+    table,
+)
 
 
 def refit_note(title: str, record: RunRecord) -> list[str]:
@@ -32,7 +42,7 @@ def compression_note(title: str, record: RunRecord) -> list[str]:
     if compression is None:
         return []
     dense, compressed = compression.validation["dense"], compression.validation["compressed"]
-    sizes = f"{compression.compressed_bytes / 1e6:.1f} MB against {compression.dense_bytes / 1e6:.0f} MB"
+    sizes = f"{megabytes(compression.compressed_bytes)} against {megabytes(compression.dense_bytes)}"
     return [f"- **{title}** compressed (`{COMPRESSED_FILE}`, {sizes}; served when the dense weights are absent, as "
             f"in a fresh clone): validation accuracy {number(compressed.accuracy)} (loss {number(compressed.loss)}) "
             f"on the same split, against {number(dense.accuracy)} for the dense weights."]

@@ -72,7 +72,7 @@ def load_local(cls: type[nn.Module], folder: str | Path, file: str | None = None
         raise CheckpointError(str(error)) from None
     except (TypeError, KeyError) as error:  # an unknown, missing or mistyped constructor argument
         raise CheckpointError(f"{folder / CONFIG_FILE} does not fit {cls.__name__}: {error!r}") from None
-    except Exception as error:  # safetensors and torch raise several types for a bad file
+    except Exception as error:  # noqa: BLE001 (safetensors and torch raise several types for a bad file)
         raise CheckpointError(f"{weights} cannot be loaded into {cls.__name__}: {error}") from None
 
 

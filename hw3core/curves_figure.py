@@ -19,7 +19,7 @@ COLOURS = {"train_loss": "tab:blue", "val_loss": "tab:orange", "train_accuracy":
 def draw(comparison: Comparison) -> Figure:
     figure = Figure(figsize=(15, 4.2), dpi=100, layout="constrained")
     ours = comparison.ours_name or "ours"
-    for axes, (title, roles, ylabel) in zip(figure.subplots(1, 3), PANELS):
+    for axes, (title, roles, ylabel) in zip(figure.subplots(1, 3), PANELS, strict=True):
         for role in roles:
             name = ROLES[role]
             if role in comparison.yours:

@@ -184,6 +184,6 @@ def _file_curves(opened: str, shown: str) -> dict[str, tuple[list[tuple[int, flo
         values = [tensor_util.make_ndarray(event.tensor_proto) for event in events]
         if any(value.size != 1 for value in values):
             continue
-        curves[tag] = ([(event.step, float(value.item())) for event, value in zip(events, values)],
+        curves[tag] = ([(event.step, float(value.item())) for event, value in zip(events, values, strict=True)],
                        events[0].wall_time, events[-1].wall_time)
     return curves

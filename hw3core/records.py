@@ -2,8 +2,10 @@
 what the model card, checkpoints/README.md and the app's training panel read.
 
 Three files make it: ``training.json`` (a ``RunRecord``), ``metrics.jsonl`` (one ``Epoch`` a line)
-and, for a compressed AlexNet, ``compression.json`` (a ``CompressionRecord``). A field a record does
-not have is None: records from before it existed (the shipped checkpoints' among them) still load.
+and, for a compressed AlexNet, ``compression.json`` (a ``CompressionRecord``). Each is read here
+(``read_run``, ``read_training``, ``read_history``, ``read_compression``), and a file that cannot be
+read is a ``RecordError`` naming it. A field a record does not have is None: records from before it
+existed (the shipped checkpoints' among them) still load.
 """
 
 import dataclasses
@@ -217,13 +219,20 @@ def read_compression(folder: str | Path) -> CompressionRecord | None:
         raise RecordError(f"`{path}` is not a compression record: {error!r}") from None
 
 
-def read_run(folder: str | Path) -> RunRecord | None:
-    """The folder's run record, or None where it has no training.json or no epoch in metrics.jsonl."""
-    folder = Path(folder)
-    history = read_history(folder)
-    if not history or not (folder / RUN_FILE).is_file():
+def read_training(folder: str | Path, history: list[Epoch] = (), compression: CompressionRecord | None = None
+                  ) -> RunRecord | None:
+    """The folder's training.json (with the ``history`` and ``compression`` given, none by default), or None
+    where it has none: what reads the run's settings and split, not its epochs."""
+    path = Path(folder) / RUN_FILE
+    if not path.is_file():
         return None
     try:
-        return RunRecord.from_json(_read_json(folder / RUN_FILE), history, read_compression(folder))
+        return RunRecord.from_json(_read_json(path), history, compression)
     except (KeyError, TypeError) as error:
-        raise RecordError(f"`{folder / RUN_FILE}` is not a training record: {error!r}") from None
+        raise RecordError(f"`{path}` is not a training record: {error!r}") from None
+
+
+def read_run(folder: str | Path) -> RunRecord | None:
+    """The folder's run record, or None where it has no training.json or no epoch in metrics.jsonl."""
+    history = read_history(folder)
+    return read_training(folder, history, read_compression(folder)) if history else None

@@ -56,6 +56,11 @@ class ModelSpec:
     refit: dict | None = None  # shipped as a refit on all the data: the flags that refit adds to the recipe
     compression: dict = field(default_factory=dict)  # training.compress's defaults for it (an AlexNet)
 
+    @property
+    def cell(self) -> str:
+        """The value of the script's flag that picks it: its cell ("gru"), or an AlexNet's variant (its name)."""
+        return self.choice[1]
+
     def commands(self, root: str | Path = DEFAULT_ROOT) -> tuple[str, ...]:
         """What makes this checkpoint under ``root``, in order: its training command, or for a refit the run
         on the validation split that chooses the settings, then the refit that ships."""
@@ -99,6 +104,14 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     _writer("gru"),
     _writer("lstm"),
 ]}
+
+
+def spec_of(task: str, cell: str) -> ModelSpec:
+    """The model of ``task`` that ``cell`` picks (as the training script's flag does): ("sentiment", "gru")."""
+    for spec in models_of(task).values():
+        if spec.cell == cell:
+            return spec
+    raise KeyError(f"no {task} model is picked by {cell!r}")
 
 
 def models_of(task: str) -> dict[str, ModelSpec]:

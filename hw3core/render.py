@@ -56,7 +56,8 @@ def confusion_table(confusion: list[list[int]] | None, classes: tuple[str, ...])
     """Rows: the true class; columns: the predicted one."""
     if not confusion:
         return [f"No confusion matrix: this run predates it ({MISSING})."]
-    return table(["true \\ predicted", *classes], [[c, *(f"{n:,}" for n in row)] for c, row in zip(classes, confusion)])
+    rows = [[c, *(f"{n:,}" for n in row)] for c, row in zip(classes, confusion, strict=True)]
+    return table(["true \\ predicted", *classes], rows)
 
 
 def confusion_html(title: str, confusion: list[list[int]] | None, classes: tuple[str, ...]) -> str:
@@ -67,7 +68,7 @@ def confusion_html(title: str, confusion: list[list[int]] | None, classes: tuple
         return heading + f"<p>No confusion matrix recorded ({MISSING}): the run predates it.</p>"
     header = "".join(f"<th>{html.escape(c)}</th>" for c in classes)
     body = []
-    for c, row in zip(classes, confusion):
+    for c, row in zip(classes, confusion, strict=True):
         total = max(sum(row), 1)
         cells = "".join(
             f'<td style="background: rgba(37, 99, 235, {n / total:.2f}); color: {"white" if n / total > 0.5 else "inherit"};'
@@ -106,13 +107,18 @@ def per_class_section(record: RunRecord) -> list[str]:
     return lines
 
 
+def megabytes(count: int) -> str:
+    """A file's or a model's size, as every rendering shows it: the compressed files differ in the second decimal."""
+    return f"{count / 1e6:.2f} MB"
+
+
 def compression_section(compression: CompressionRecord) -> list[str]:
     epochs = compression.fine_tune.get("epochs")
     lines = ["", "## Compressed", "",
              "Deep Compression (Han, Mao & Dally, 2016): magnitude pruning, fine-tuning with the masks held"
              f" ({epochs} epoch{'' if epochs == 1 else 's'}), a k-means codebook per layer. The weights ship as "
-             f"`compressed.safetensors`, {compression.compressed_bytes / 1e6:.2f} MB instead of "
-             f"{compression.dense_bytes / 1e6:.1f} MB, made by:", "", "```", compression.command, "```", "",
+             f"`compressed.safetensors`, {megabytes(compression.compressed_bytes)} instead of "
+             f"{megabytes(compression.dense_bytes)}, made by:", "", "```", compression.command, "```", "",
              *table(["stage", "val accuracy", "val loss", "balanced val accuracy"],
                     [[stage.replace("_", "-"), number(scores.accuracy), number(scores.loss),
                       number(scores.balanced_accuracy)]

@@ -65,7 +65,7 @@ def test_layers_match_the_table_row_by_row(cls, models):
     assert len(layers) == len(table)
     x = torch.randn(2, 3, 227, 227)
     with torch.no_grad():
-        for row, (layer, (type_name, shape, params)) in enumerate(zip(layers, table), 1):
+        for row, (layer, (type_name, shape, params)) in enumerate(zip(layers, table, strict=True), 1):
             x = layer(x)
             assert type(layer).__name__ == type_name, f"row {row}"
             assert tuple(x.shape) == (2, *shape), f"row {row} ({type_name})"

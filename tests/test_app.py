@@ -285,7 +285,7 @@ def test_training_report_gives_a_compressed_alexnets_own_figures(checkpoints, tm
     (tmp_path / "alexnet" / "compression.json").write_text(json.dumps(record))
     text, _ = training_report(ModelStore(tmp_path), {"alexnet": "AlexNet"})
     assert "| **AlexNet** |" in text
-    assert "**AlexNet** compressed (`compressed.safetensors`, 6.5 MB against 233 MB" in text
+    assert "**AlexNet** compressed (`compressed.safetensors`, 6.51 MB against 233.19 MB" in text
     assert "validation accuracy 0.8875 (loss 0.3100) on the same split, against 0.9000 for the dense weights" in text
 
 

@@ -338,7 +338,7 @@ def test_your_curves_beside_ours(page, tmp_path_factory):
         for step in range(5 * steps_per_epoch):
             writer.add_scalar("Loss/train", 1.3 * np.exp(-step / 500) + 0.25 + 0.08 * noise.standard_normal(), step)
         for epoch, (train, val, val_loss) in enumerate(zip([58, 70, 77, 83, 88], [64, 73, 79, 82, 81],
-                                                           [0.95, 0.74, 0.6, 0.55, 0.63])):
+                                                           [0.95, 0.74, 0.6, 0.55, 0.63], strict=True)):
             writer.add_scalar("Accuracy/train", train, epoch)
             writer.add_scalar("Accuracy/val", val, epoch)
             writer.add_scalar("Loss/val", val_loss, epoch)

@@ -1,6 +1,7 @@
 """Deep Compression's file format and the compressed AlexNets shipped in checkpoints/."""
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -259,13 +260,22 @@ def test_compressing_a_folder_that_is_not_an_alexnet_is_a_message(tmp_path, caps
     assert "does not name an AlexNet variant" in str(exited.value.code)
 
 
+def test_help_prints_the_variants_own_compression_defaults(capsys, monkeypatch):
+    from training import compress
+
+    monkeypatch.setenv("COLUMNS", "1000")  # each flag's help on one line
+    with pytest.raises(SystemExit):
+        compress.main(["--checkpoint", str(REPO / "checkpoints" / "alexnet-large-kernel"), "--help"])
+    assert re.search(r"--conv-density CONV_DENSITY\s+share [^\n]*\(default: 0\.8\)", capsys.readouterr().out)
+
+
 def test_compressing_a_folder_with_a_damaged_record_names_the_file(tmp_path):
     from training import compress
 
     (tmp_path / "training.json").write_text("{damaged")
     with pytest.raises(SystemExit) as exited:
         compress.main(["--checkpoint", str(tmp_path)])
-    assert "training.json is not a training record" in str(exited.value.code)
+    assert f"`{tmp_path / 'training.json'}` cannot be read" in str(exited.value.code)
 
 
 def test_compressing_a_folder_without_a_training_record_is_a_message(tmp_path):

@@ -1,5 +1,6 @@
 """training.data: reading the three data sets from what a user downloads, and their splits."""
 
+import itertools
 import tarfile
 from collections import Counter
 
@@ -282,7 +283,7 @@ def test_char_streams_under_two_processes_give_each_rank_whole_rows():
             assert batch["window"] == k and all(data[i][2] == k for i in indices[k * batch_size : (k + 1) * batch_size])
             first_chars.append(batch["inputs"][:, 0])
         # consecutive windows of the same rows: each row advances by exactly one window per batch
-        assert all(torch.equal(b - a, torch.full_like(a, 10)) for a, b in zip(first_chars, first_chars[1:]))
+        assert all(torch.equal(b - a, torch.full_like(a, 10)) for a, b in itertools.pairwise(first_chars))
 
 
 def test_split_text_keeps_the_text_contiguous():

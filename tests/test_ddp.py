@@ -64,7 +64,8 @@ def _train_with_an_unreadable_batch_on_rank_0(rank: int, store: str, results: st
 
     from training import train_alexnet
     from training.data import collate_images
-    from training.loop import Distributed, Task, run_epoch
+    from training.distributed import Distributed
+    from training.loop import Task, run_epoch
 
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2,
                             timeout=datetime.timedelta(seconds=60))

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.loop import WeightedShardSampler, class_tally, kept_epoch, per_class_scores
+from training.distributed import WeightedShardSampler
+from training.loop import class_tally, kept_epoch, per_class_scores
 from training.train_alexnet import balanced_weights, draw_weights
 
 CLASSES = ("a", "b", "c")

@@ -291,7 +291,7 @@ def test_first_layers_shows_each_variants_kernels_and_grid(client):
 def test_read_review_ends_each_curve_on_the_scored_answer(client):
     curve, words = client.predict(REVIEW, api_name="/read_review")
     gru, lstm, *_ = client.predict(REVIEW, api_name="/score_sentiment")
-    rows = [dict(zip(curve["columns"], row)) for row in curve["data"]]
+    rows = [dict(zip(curve["columns"], row, strict=True)) for row in curve["data"]]
     for title, label in (("GRU", gru), ("LSTM", lstm)):
         points = [row for row in rows if row["model"] == title]
         assert [row["word"] for row in points] == REVIEW.split()
@@ -302,7 +302,7 @@ def test_read_review_ends_each_curve_on_the_scored_answer(client):
 def test_read_review_greys_the_words_outside_the_window(client):
     curve, words = client.predict(" ".join(["good", "film"] * 120), api_name="/read_review")
     assert len(curve["data"]) == 2 * 198
-    rows = [dict(zip(curve["columns"], row)) for row in curve["data"]]
+    rows = [dict(zip(curve["columns"], row, strict=True)) for row in curve["data"]]
     for title in ("GRU", "LSTM"):  # each point at the review's own word number: the curve jumps the skipped middle
         assert [row["word number"] for row in rows if row["model"] == title] == [*range(1, 135), *range(177, 241)]
     # The fixture's models read 134 words from the start and 64 from the end: the middle 42 are skipped.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 from conftest import free_port
 from demos.examples import example_images
@@ -76,7 +77,7 @@ def test_the_app_with_the_shipped_models_stays_under_its_memory_bound(tmp_path):
             before = resident_mb(app.pid)
             try:
                 client.predict(*arguments, api_name=api_name)
-            except Exception as error:  # a writer was checked: /your_domain and /your_sentiment refuse it, once read
+            except AppError as error:  # a writer was checked: /your_domain and /your_sentiment refuse it, once read
                 assert api_name in ("/your_domain", "/your_sentiment") and "this compares" in str(error), error
             growth[api_name] = resident_mb(app.pid) - before
         after_requests = resident_mb(app.pid)

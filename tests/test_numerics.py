@@ -46,7 +46,7 @@ def test_evaluate_scores_with_denormals_flushed(denormals_kept, monkeypatch):
 
 
 def test_training_runs_with_denormals_flushed(denormals_kept, monkeypatch):
-    from training import loop
+    from training import config, distributed, loop
 
     class Reached(Exception):
         pass
@@ -54,9 +54,9 @@ def test_training_runs_with_denormals_flushed(denormals_kept, monkeypatch):
     def first_loader(*args, **kwargs):
         raise Reached(flushed())
 
-    monkeypatch.setattr(loop, "_loader", first_loader)
+    monkeypatch.setattr(distributed, "loader", first_loader)
     task = loop.Task("t", torch.nn.Linear(2, 2), [], [], None, None)
-    config = loop.TrainingConfig(out=Path("unused"), device="cpu", amp=False, keep="last")
+    settings = config.TrainingConfig(out=Path("unused"), device="cpu", amp=False, keep="last")
     with pytest.raises(Reached) as reached:
-        loop.fit(task, config)
+        loop.fit(task, settings)
     assert reached.value.args == (True,)

@@ -59,7 +59,7 @@ def assert_same_run(out, reference) -> None:
         assert_numerically_close(weights[name], expected[name], msg=name)
     rows, expected_rows = read_jsonl(out / "metrics.jsonl"), read_jsonl(reference / "metrics.jsonl")
     assert len(rows) == len(expected_rows) == EPOCHS
-    for row, expected_row in zip(rows, expected_rows):
+    for row, expected_row in zip(rows, expected_rows, strict=True):
         for key in COMPARED:
             assert row[key] == pytest.approx(expected_row[key], abs=1e-4), (row["epoch"], key)
 

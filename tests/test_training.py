@@ -9,6 +9,7 @@ import fnmatch
 import importlib
 import json
 import math
+import re
 import shlex
 
 import pytest
@@ -23,7 +24,7 @@ from hw3core import ALEXNET_VARIANTS, CELLS
 from hw3core.checkpoints import PLOT_FILES, load_local
 from hw3core.event_files import read_scalars
 from hw3core.records import RunRecord, read_run
-from hw3core.registry import MODELS
+from hw3core.registry import MODELS, spec_of
 from tiny_data import (
     REPO,
     check_ok,
@@ -36,7 +37,8 @@ from tiny_data import (
 )
 from training import evaluate, event_log, hub, loop, train_alexnet, train_sentiment, train_shakespeare
 from training.data import collate_images, split_text
-from training.loop import Distributed, Task, run_epoch
+from training.distributed import Distributed
+from training.loop import Task, run_epoch
 
 pytest_plugins = ["tiny_data_fixtures"]  # tiny_pacs, tiny_imdb, tiny_text, real_data
 
@@ -430,7 +432,7 @@ def test_bad_flags_are_refused_before_any_work(tiny_text, tmp_path, capsys, flag
 
 @pytest.mark.parametrize("scale", ["0", "1.5", "half"])
 def test_a_crop_scale_outside_zero_to_one_is_refused(tiny_pacs, tmp_path, capsys, scale):
-    err = bad_run(capsys, train_alexnet.main, ["--data-dir", tiny_pacs, "--crop-scale", scale, "--out", tmp_path / "a"])
+    err = bad_run(capsys, train_alexnet.main, ["--data", tiny_pacs, "--crop-scale", scale, "--out", tmp_path / "a"])
     assert "--crop-scale" in err and not (tmp_path / "a").exists()
 
 
@@ -461,13 +463,19 @@ def test_unreadable_data_is_a_message(tmp_path, capsys):
     csv_file.write_text("review,sentiment\nfine,positive\nmeh,neutral\n")
     assert "line 3" in bad_run(capsys, train_sentiment.main, ["--data", csv_file, "--out", tmp_path / "b"])
     assert "is not a file" in bad_run(capsys, train_shakespeare.main, ["--data", tmp_path, "--out", tmp_path / "c"])
-    assert "not a PACS folder" in bad_run(capsys, train_alexnet.main, ["--data-dir", tmp_path, "--out", tmp_path / "d"])
+    assert "not a PACS folder" in bad_run(capsys, train_alexnet.main, ["--data", tmp_path, "--out", tmp_path / "d"])
     assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_evaluate_refuses_a_missing_checkpoint(tiny_text, tmp_path, capsys):
     err = bad_run(capsys, evaluate.main, ["shakespeare", "--checkpoint", tmp_path / "nothing", "--data", tiny_text])
     assert "nothing" in err and "missing" in err
+
+
+def test_evaluate_names_a_damaged_training_record(tiny_text, tmp_path, capsys):
+    (tmp_path / "training.json").write_text("{damaged")
+    err = bad_run(capsys, evaluate.main, ["shakespeare", "--checkpoint", tmp_path, "--data", tiny_text])
+    assert f"`{tmp_path / 'training.json'}` cannot be read" in err
 
 
 def test_push_to_hub_offline_keeps_the_checkpoint(tiny_text, tmp_path):
@@ -503,8 +511,40 @@ def test_a_push_replaces_what_the_repo_held(tmp_path, monkeypatch):
 
 # ----- The command a user is told trains the model that ships -----
 
+SCRIPTS = sorted({spec.script for spec in MODELS.values()})
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_help_prints_each_models_recipe_as_its_flags_defaults(name, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag
+    spec = MODELS[name]
+    with pytest.raises(SystemExit):
+        importlib.import_module(spec.script).main([*spec.choice, "--help"])
+    shown, flag = {}, None
+    for line in capsys.readouterr().out.splitlines():  # a flag's line, then its help's (the same line if it fits)
+        flag = re.match(r" {2}(--[\w-]+)", line)[1] if re.match(r" {2}--", line) else flag
+        if default := re.search(r"\(default: (.*)\)$", line):
+            shown[flag] = default[1]
+    assert {key: shown.get("--" + key.replace("_", "-")) for key in spec.recipe} == \
+        {key: str(value) for key, value in spec.recipe.items()}
+
+
+def test_a_models_key_is_the_registrys_lookup_by_task_and_cell():
+    assert {(spec.task, spec.cell): spec_of(spec.task, spec.cell).name for spec in MODELS.values()} == \
+        {(spec.task, spec.choice[1]): name for name, spec in MODELS.items()}
+    with pytest.raises(KeyError, match="'rnn'"):
+        spec_of("sentiment", "rnn")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_flag_a_recipe_sets_has_no_default_of_its_own(script):
+    parser = importlib.import_module(script).parser()
+    recipe_flags = {key for spec in MODELS.values() if spec.script == script for key in spec.recipe}
+    assert {key: parser.get_default(key) for key in recipe_flags} == dict.fromkeys(recipe_flags)
+
+
 # What differs from the shipped run by design: where the data and the output lie, and how much is read.
-NOT_THE_RECIPE = {"data", "data_dir", "out", "limit", "selection_run", "val_size"}
+NOT_THE_RECIPE = {"data", "out", "limit", "selection_run", "val_size"}
 TINY_DATA_FLAGS = {"sentiment": ["--val-size", "4"]}  # 24 reviews cannot spare the 5,000 of the real split
 
 

@@ -37,22 +37,16 @@ from hw3core.checkpoints import (
     load_local,
 )
 from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE, save_compressed
-from hw3core.records import CompressionRecord, RecordError, RunRecord, Scores, read_run
+from hw3core.records import CompressionRecord, RecordError, RunRecord, Scores, read_run, read_training
 from hw3core.registry import MODELS
 from training import hub, train_alexnet
+from training.config import script_parser, without_paths
 from training.data import DataError, ImageFolderDataset, collate_images, find_pacs_root, pacs_samples
-from training.loop import (
-    CLASS_SCORES,
-    Distributed,
-    Task,
-    WeightedShardSampler,
-    hardware,
-    learning_rate_schedule,
-    run_epoch,
-    uses_bfloat16,
-    without_paths,
-)
+from training.distributed import Distributed, WeightedShardSampler, hardware
+from training.loop import CLASS_SCORES, Task, learning_rate_schedule, run_epoch, uses_bfloat16
 
+# What train_alexnet cropped to before --crop-scale was a flag: its records from then hold no crop_scale.
+UNRECORDED_CROP_SCALE = 0.5
 FINE_TUNE_SCHEDULE = "cosine"  # from the fine-tuning's peak rate to zero, without warm-up: the weights are trained
 
 
@@ -114,13 +108,9 @@ def score(model: nn.Module, loader: DataLoader, task: Task, world: Distributed, 
     return Scores.from_json({key: result[key] for key in ("accuracy", "loss", "n", *CLASS_SCORES)})
 
 
-def read_training(checkpoint: Path) -> RunRecord:
+def alexnet_record(checkpoint: Path) -> RunRecord:
     """The training record of an AlexNet checkpoint; its ``task`` names the variant."""
-    path = checkpoint / RUN_FILE
-    try:
-        run = RunRecord.from_json(json.loads(path.read_text())) if path.is_file() else RunRecord()
-    except (ValueError, KeyError, TypeError) as error:
-        raise CheckpointError(f"{path} is not a training record: {error}") from None
+    run = read_training(checkpoint) or RunRecord()
     run.task = run.task or checkpoint.name  # a folder without a record is named for its variant
     if run.task not in ALEXNET_VARIANTS:
         raise CheckpointError(f"{checkpoint}: {RUN_FILE} does not name an AlexNet variant ({run.task!r})")
@@ -145,11 +135,11 @@ def compress(args, run: RunRecord) -> CompressionRecord:
     world = Distributed()
     torch.manual_seed(args.seed)
     smoothing = run.arguments.get("label_smoothing", 0.0)
-    crop_scale = run.arguments.get("crop_scale", 0.5)  # fine-tuning sees the crops training saw
+    crop_scale = run.arguments.get("crop_scale", UNRECORDED_CROP_SCALE)  # fine-tuning sees the crops training saw
     # Fine-tuning draws the domains as training did (runs before balanced sampling drew every image once).
     sampling = run.arguments.get("sampling", "uniform")
     weights = train_alexnet.draw_weights([label for _, label in train], sampling, run.arguments.get("domain_weights"))
-    task = Task(name, model, ImageFolderDataset(root, train, augment=True, crop_scale=crop_scale),
+    task = Task(name, model, ImageFolderDataset(root, train, crop_scale),
                 ImageFolderDataset(root, val),
                 collate_images, lambda m, b: train_alexnet.batch_metrics(m, b, smoothing), cpu_bfloat16=True,
                 classes=DOMAINS)
@@ -222,29 +212,33 @@ def _write_folder(checkpoint: Path, out: Path, record: CompressionRecord) -> Non
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--checkpoint", type=Path, required=True, help="a dense AlexNet checkpoint folder")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: the checkpoint folder)")
-    parser.add_argument("--data", "--data-dir", dest="data", default=None,
+    parser.add_argument("--data", default=None,
                         help="the PACS folder (default: $PACS_DIR or $HW3_DATA_DIR/pacs)")
     parser.add_argument("--conv-density", type=float, default=0.5, help="share of each pruned convolution's weights kept")
     parser.add_argument("--fc-density", type=float, default=0.05, help="share of each hidden linear layer's weights kept")
     parser.add_argument("--conv-bits", type=int, default=8, help="codebook bits of convolutions and the classifier")
     parser.add_argument("--fc-bits", type=int, default=4, help="codebook bits of the hidden linear layers")
     parser.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs with the masks held")
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-4, help="the fine-tuning's peak learning rate")
+    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's, while fine-tuning")
+    parser.add_argument("--batch-size", type=int, default=64, help="of fine-tuning")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N images (smoke runs)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="of the fine-tuning's draws")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
-    # The variant's own defaults (MODELS[name].compression), so the command a record shows remakes its file.
-    picked, _ = parser.parse_known_args(argv)
-    try:
-        run = read_training(picked.checkpoint)
-    except (CheckpointError, OSError) as error:
-        sys.exit(f"error: {error}")
-    parser.set_defaults(**MODELS[run.task].compression)
+    # The variant's own defaults (MODELS[name].compression), so the command a record shows remakes its file,
+    # read before the other flags (and --help, which then prints them).
+    picker = argparse.ArgumentParser(add_help=False)
+    picker.add_argument("--checkpoint", type=Path)
+    checkpoint = picker.parse_known_args(argv)[0].checkpoint
+    if checkpoint is not None:
+        try:
+            run = alexnet_record(checkpoint)
+        except (CheckpointError, RecordError) as error:
+            sys.exit(f"error: {error}")
+        parser.set_defaults(**MODELS[run.task].compression)
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv  # for the record's command
     if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):

@@ -60,17 +60,18 @@ def stratified_split(labels: list[int], val_fraction: float, seed: int) -> tuple
 
 class ImageFolderDataset(Dataset):
     """Images by path, each decoded and resized once, when the data set is built, and kept as uint8
-    (1.5 GB for all of PACS): an epoch then costs only the network. ``augment`` draws a random crop
-    and flip per read (training); without it every read is the plain preprocessing of the app.
+    (1.5 GB for all of PACS): an epoch then costs only the network. With a ``crop_scale`` each read draws
+    a random crop (at least that share of the image) and flip (training); without one every read is the
+    plain preprocessing of the app.
     An unreadable image yields None, which ``collate_images`` drops and counts."""
 
-    def __init__(self, root: Path, samples: list[tuple[str, int]], augment: bool = False, crop_scale: float = 0.5):
+    def __init__(self, root: Path, samples: list[tuple[str, int]], crop_scale: float | None = None):
         self.root = root
         self.samples = samples
         self.decode = decode_transform()
         self.images = [self._decode(path) for path, _ in tqdm(samples, desc="decoding images", leave=False,
                                                                mininterval=2, disable=len(samples) < 1000)]
-        self.augment = train_augmentation(crop_scale) if augment else None
+        self.augment = None if crop_scale is None else train_augmentation(crop_scale)
         self.normalize = normalize_transform()
 
     def _decode(self, path: str) -> torch.Tensor | None:
@@ -92,7 +93,7 @@ class ImageFolderDataset(Dataset):
         return self.normalize(image), self.samples[index][1]
 
 
-def train_augmentation(crop_scale: float = 0.5) -> v2.Compose:
+def train_augmentation(crop_scale: float) -> v2.Compose:
     """Crops and flips keep an image's domain (its style) while moving and rescaling its content.
     A crop covers ``crop_scale`` to all of the image: the smaller it may be, the more its strokes and
     textures are magnified, and these are what tell the domains apart."""

@@ -20,9 +20,9 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from hw3core import ALEXNET_VARIANTS, DOMAINS, SentimentClassifier, ShakespeareWriter
-from hw3core.checkpoints import RUN_FILE, CheckpointError, load_local
+from hw3core.checkpoints import CheckpointError, load_local
 from hw3core.numerics import flush_denormals
-from hw3core.records import RunRecord
+from hw3core.records import RecordError, RunRecord, read_training
 from hw3core.registry import MODELS
 from training import train_alexnet, train_sentiment
 from training.data import (
@@ -37,12 +37,8 @@ from training.data import (
     read_text,
     split_text,
 )
-from training.loop import Distributed, Task, run_epoch
-
-
-def _run_record(checkpoint: Path) -> RunRecord:
-    path = checkpoint / RUN_FILE
-    return RunRecord.from_json(json.loads(path.read_text()) if path.is_file() else {})
+from training.distributed import Distributed
+from training.loop import Task, run_epoch
 
 
 def _use_val_split(args, run: RunRecord, total: int) -> bool:
@@ -160,8 +156,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     flush_denormals()
     try:
-        result = EVALUATORS[args.task](args, _run_record(args.checkpoint))
-    except (CheckpointError, DataError) as error:
+        result = EVALUATORS[args.task](args, read_training(args.checkpoint) or RunRecord())
+    except (CheckpointError, DataError, RecordError) as error:
         sys.exit(f"error: {error}")
     shown = ("accuracy", "balanced_accuracy", "per_domain", "confusion", "loss", "cold_start_loss", "speech_start_loss",
              "speeches", "n", "skipped", "split")

@@ -1,4 +1,5 @@
-"""The one training loop all three tasks share.
+"""The one training loop all three tasks share (its command line: training.config; its processes and
+samplers: training.distributed).
 
 A task supplies a model, its two data sets, a collate function and ``batch_metrics`` (the loss
 and the number of correct predictions of a batch); ``fit`` does the rest: single process or
@@ -7,12 +8,9 @@ metrics and plots, atomic checkpoints and exact resumption.
 """
 
 import argparse
-import dataclasses
 import json
 import math
 import os
-import platform
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -24,17 +22,18 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import Dataset
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from hw3core.checkpoints import METRICS_FILE, RUN_FILE, is_valid_repo_id
+from hw3core.checkpoints import METRICS_FILE, RUN_FILE
 from hw3core.compression import COMPRESSED_FILE, COMPRESSION_FILE
 from hw3core.numerics import flush_denormals
 from hw3core.records import Epoch, RunRecord
-from hw3core.registry import MODELS
-from training import event_log, hub, plots
+from training import distributed, event_log, hub, plots
+from training.config import TrainingConfig, parse_arguments, portable_arguments, recorded_command
 from training.data import DataError
+from training.distributed import Distributed, hardware, reduce, setup_distributed
 
 CLASS_SCORES = ("balanced_accuracy", "balanced_loss", "per_class", "confusion")  # per_class_scores' keys
 RESUME_FILE = "resume.pt"  # optimizer moments and RNG states; read back with weights_only=True
@@ -87,177 +86,26 @@ def per_class_scores(tally: Tensor, classes: tuple[str, ...]) -> dict:
     return {
         "balanced_accuracy": sum(accuracy) / len(classes),
         "balanced_loss": sum(loss) / len(classes),
-        "per_class": dict(zip(classes, accuracy)),
+        "per_class": dict(zip(classes, accuracy, strict=True)),
         "confusion": confusion.long().tolist(),
     }
 
 
-@dataclass
-class TrainingConfig:
-    """How ``fit`` trains a task: the flags every training script shares (``common_arguments``), typed."""
-
-    out: Path  # the checkpoint folder
-    epochs: int = 1
-    batch_size: int = 32  # per process
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    warmup: float = 0.0
-    keep: str = "best"
-    seed: int = 0
-    resume: bool = False
-    push_to_hub: str | None = None
-    device: str | None = None
-    workers: int = 0
-    amp: bool = True
-    command: str = ""  # the command line, as the record shows it
-    arguments: dict = field(default_factory=dict)  # every flag of the run, as the record shows it
-
-    @classmethod
-    def from_arguments(cls, args: argparse.Namespace, command: str, arguments: dict) -> "TrainingConfig":
-        names = {f.name for f in dataclasses.fields(cls)} - {"amp", "command", "arguments"}
-        return cls(**{name: getattr(args, name) for name in names}, amp=not args.no_amp, command=command,
-                   arguments=arguments)
-
-
-def common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of every training script. A model's own values are its recipe (hw3core.registry), set as the
-    parser's defaults once the flags have said which model it is; these are the defaults of no model."""
-    default = TrainingConfig(out=Path())
-    parser.add_argument("--epochs", type=int, default=default.epochs)
-    parser.add_argument("--batch-size", type=int, default=default.batch_size, help="per process")
-    parser.add_argument("--lr", type=float, default=default.lr, help="the peak learning rate of AdamW")
-    parser.add_argument("--weight-decay", type=float, default=default.weight_decay, help="AdamW's decoupled weight decay")
-    parser.add_argument("--schedule", choices=["constant", "cosine"], default=default.schedule,
-                        help="the learning rate after warm-up: constant, or a cosine decay to zero at the last step")
-    parser.add_argument("--warmup", type=float, default=default.warmup, metavar="FRACTION",
-                        help="share of all steps over which the learning rate rises linearly from zero")
-    parser.add_argument("--keep", choices=["best", "last"], default=default.keep,
-                        help="the weights saved: the epoch of lowest validation loss, or the last epoch")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N examples (smoke runs)")
-    parser.add_argument("--out", type=Path, default=None, help="the checkpoint folder (default: checkpoints/NAME)")
-    parser.add_argument("--seed", type=int, default=default.seed)
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--workers", type=int, default=default.workers, help="data-loading processes (0: in the main one)")
-    parser.add_argument("--no-amp", action="store_true", help="train in float32 on GPU too")
-
-
-def parse_arguments(parser: argparse.ArgumentParser, name: Callable, argv=None) -> argparse.Namespace:
-    """The flags, with the defaults of the model they pick (``name(args)``, its checkpoint name) taken
-    from its recipe: the command a user is told, with no other flags, trains the model that ships."""
-    picked, _ = parser.parse_known_args(argv)
-    parser.set_defaults(**MODELS[name(picked)].recipe)
-    args = parser.parse_args(argv)
-    if args.out is None:
-        args.out = Path("checkpoints") / name(args)
-    check_arguments(parser, args)
-    return args
-
-
-def run(parser: argparse.ArgumentParser, build_task: Callable, name: Callable, argv=None,
-        data_flags: dict[str, str] | None = None) -> list[dict]:
-    """Parses the flags, builds the task (a data error is a message, not a traceback) and trains.
-    ``name(args)`` is the checkpoint name, the default output folder under checkpoints/.
-    ``data_flags`` maps each data-path flag to what the records show instead of the path: a placeholder
-    (``{"--data": "PACS_DIR"}``), or None for the file's own name (``aclImdb_v1.tar.gz``). A record
-    names its data set, never a folder of the machine that trained."""
-    args = parse_arguments(parser, name, argv)
+def run(parser: argparse.ArgumentParser, build_task: Callable, task: str, argv=None,
+        data_flags: dict[str, str | None] | None = None) -> list[dict]:
+    """Parses the flags of a ``task``'s script (the model they pick gives their defaults), builds the task
+    (a data error is a message, not a traceback) and trains. ``data_flags`` maps each data-path flag to what
+    the records show instead of the path: a placeholder (``{"--data": "PACS_DIR"}``), or None for the file's
+    own name (``aclImdb_v1.tar.gz``). A record names its data set, never a folder of the machine that trained."""
+    args = parse_arguments(parser, task, argv)
     data_flags = data_flags or {}
-    given = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
-    command = shlex.join(["python", "-m", task_module(), *without_paths(given, data_flags)])
-    config = TrainingConfig.from_arguments(args, command, portable_arguments(vars(args), data_flags))
+    config = TrainingConfig.from_arguments(args, recorded_command(argv, data_flags),
+                                           portable_arguments(vars(args), data_flags))
     try:
-        task = build_task(args)
+        built = build_task(args)
     except DataError as error:
         sys.exit(f"error: {error}")
-    return fit(task, config)
-
-
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuses bad flags before any data is read."""
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or (args.limit is not None and args.limit < 1):
-        parser.error("--epochs, --batch-size, --lr and --limit must be positive")
-    if args.weight_decay < 0 or not 0 <= args.warmup < 1:
-        parser.error("--weight-decay must be at least 0 and --warmup a fraction in [0, 1)")
-    if not 0 <= getattr(args, "dropout", 0) < 1:  # every training script has it, each with its own meaning
-        parser.error("--dropout must be a rate in [0, 1)")
-    if args.push_to_hub and not is_valid_repo_id(args.push_to_hub):
-        parser.error(f"--push-to-hub {args.push_to_hub!r} is not a Hub repo id (expected 'owner/name')")
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: str | None) -> Distributed:
-    """One process, or one of several started by torchrun (which sets RANK and WORLD_SIZE)."""
-    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    if "RANK" not in os.environ:
-        return Distributed(device=torch.device("cuda" if use_cuda else "cpu"))
-    local_rank = int(os.environ["LOCAL_RANK"])
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return Distributed(
-        rank=dist.get_rank(),
-        world_size=dist.get_world_size(),
-        device=torch.device(f"cuda:{local_rank}" if use_cuda else "cpu"),
-    )
-
-
-def _reduce(values: Tensor, world: Distributed) -> Tensor:
-    if world.world_size > 1:
-        dist.all_reduce(values)
-    return values
-
-
-def _loader(dataset: Dataset, task: Task, config: TrainingConfig, world: Distributed, train: bool) -> DataLoader:
-    if train and task.sample_weights is not None:
-        sampler = WeightedShardSampler(task.sample_weights, world.world_size, world.rank, seed=config.seed)
-    elif train:
-        sampler = DistributedSampler(dataset, world.world_size, world.rank, shuffle=not task.ordered, seed=config.seed)
-    else:  # every example exactly once: DistributedSampler would pad the last shard with repeats
-        sampler = range(world.rank, len(dataset), world.world_size)
-    return DataLoader(
-        dataset,
-        batch_size=config.batch_size,
-        sampler=sampler,
-        collate_fn=task.collate,
-        num_workers=config.workers,
-        pin_memory=world.device.type == "cuda",
-        persistent_workers=config.workers > 0,
-    )
-
-
-class WeightedShardSampler(torch.utils.data.Sampler):
-    """Draws ``len(weights)`` indices with replacement, each in proportion to its weight, from a
-    generator seeded by the seed and the epoch (so a resumed run draws what it would have), and gives
-    this rank its share: DistributedSampler's contract, for weighted draws."""
-
-    def __init__(self, weights: list[float], world_size: int = 1, rank: int = 0, seed: int = 0):
-        self.weights = torch.as_tensor(weights, dtype=torch.double)
-        self.world_size, self.rank, self.seed, self.epoch = world_size, rank, seed, 0
-        self.per_rank = math.ceil(len(weights) / world_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        drawn = torch.multinomial(self.weights, self.per_rank * self.world_size, replacement=True, generator=generator)
-        return iter(drawn[self.rank :: self.world_size].tolist())
-
-    def __len__(self) -> int:
-        return self.per_rank
+    return fit(built, config)
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -338,7 +186,7 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
                     acc=f"{totals[1].item() / seen:.4f}",
                     ex_per_s=f"{seen * world.world_size / (time.perf_counter() - start):.0f}",
                 )
-    loss_sum, correct, count, skipped = _reduce(totals, world).tolist()
+    loss_sum, correct, count, skipped = reduce(totals, world).tolist()
     seconds = time.perf_counter() - start
     return {
         "loss": loss_sum / max(count, 1),
@@ -347,7 +195,7 @@ def run_epoch(model, loader, task: Task, world: Distributed, amp: bool, optimize
         "skipped": int(skipped),
         "seconds": seconds,
         "examples_per_second": count / seconds,
-        **(per_class_scores(_reduce(tally, world), task.classes) if task.classes else {}),
+        **(per_class_scores(reduce(tally, world), task.classes) if task.classes else {}),
     }
 
 
@@ -383,16 +231,6 @@ def _save_model(model: nn.Module, out: Path) -> None:
     scratch.rmdir()
 
 
-def hardware(device: torch.device, world_size: int = 1) -> str:
-    """What a run or a measurement ran on, e.g. "x86_64 CPU, 2 threads" or "2 x NVIDIA H100"."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        threads = torch.get_num_threads()
-        name = f"{platform.processor() or platform.machine()} CPU, {threads} thread{'s' if threads > 1 else ''}"
-    return f"{world_size} x {name}" if world_size > 1 else name
-
-
 def fit(task: Task, config: TrainingConfig) -> list[dict]:
     """Trains ``task.model`` for ``config.epochs`` epochs; returns the per-epoch metrics."""
     world = setup_distributed(config.device)
@@ -411,7 +249,7 @@ def fit(task: Task, config: TrainingConfig) -> list[dict]:
     if config.resume and (out / RESUME_FILE).is_file():
         try:
             state = torch.load(out / RESUME_FILE, map_location=world.device, weights_only=True)
-        except Exception as error:  # a truncated file, or a pickle that asks for more than tensors
+        except Exception as error:  # noqa: BLE001 (a truncated file, or a pickle that asks for more than tensors)
             sys.exit(f"error: cannot resume from {out / RESUME_FILE}: {type(error).__name__}: {str(error)[:300]}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -426,9 +264,9 @@ def fit(task: Task, config: TrainingConfig) -> list[dict]:
 
     if not len(task.val_set) and config.keep == "best":
         sys.exit("error: --keep best needs a validation set; a run on all the data keeps its last epoch (--keep last)")
-    train_loader = _loader(task.train_set, task, config, world, train=True)
-    val_loader = _loader(task.val_set, task, config, world, train=False)
-    probe_loader = _loader(task.train_probe, task, config, world, train=False) if task.train_probe else None
+    train_loader = distributed.loader(task.train_set, task, config, world, train=True)
+    val_loader = distributed.loader(task.val_set, task, config, world, train=False)
+    probe_loader = distributed.loader(task.train_probe, task, config, world, train=False) if task.train_probe else None
     scheduler = learning_rate_schedule(optimizer, config.schedule, config.warmup, config.epochs * len(train_loader))
     if history and resumed_schedule:
         scheduler.load_state_dict(resumed_schedule)
@@ -513,30 +351,6 @@ def kept_epoch(history: list[dict], keep: str) -> int:
     return min(history, key=lambda row: (row[loss], -row["epoch"]))["epoch"]
 
 
-def data_name(path, placeholder: str | None) -> str:
-    return placeholder or Path(str(path)).name
-
-
-def without_paths(argv: list[str], data_flags: dict[str, str | None]) -> list[str]:
-    """The command line with each data path replaced as ``data_flags`` says (``--data-dir PACS_DIR``)."""
-    argv = list(argv)
-    for i, token in enumerate(argv):
-        flag, _, value = token.partition("=")
-        if flag in data_flags and value:
-            argv[i] = f"{flag}={data_name(value, data_flags[flag])}"
-        elif i and argv[i - 1] in data_flags:
-            argv[i] = data_name(token, data_flags[argv[i - 1]])
-    return argv
-
-
-def portable_arguments(arguments: dict, data_flags: dict[str, str | None]) -> dict:
-    """The parsed flags as JSON, each data path replaced as ``data_flags`` says."""
-    dests = {flag.lstrip("-").replace("-", "_"): placeholder for flag, placeholder in data_flags.items()}
-    return {key: data_name(value, dests[key]) if key in dests and value is not None
-            else str(value) if isinstance(value, Path) else value
-            for key, value in arguments.items()}
-
-
 def _run_record(task: Task, config: TrainingConfig, world: Distributed, history: list[dict], amp: bool) -> dict:
     return {
         "task": task.name,
@@ -548,9 +362,3 @@ def _run_record(task: Task, config: TrainingConfig, world: Distributed, history:
         "wall_seconds": sum(row["epoch_seconds"] for row in history),
         **task.metadata,
     }
-
-
-def task_module() -> str:
-    """The module that is running, as ``python -m`` names it (for the recorded command)."""
-    spec = getattr(sys.modules["__main__"], "__spec__", None)
-    return spec.name if spec else Path(sys.argv[0]).stem

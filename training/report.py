@@ -18,9 +18,19 @@ import torch
 from hw3core import ALEXNET_VARIANTS, CELLS, DOMAINS, ShakespeareWriter
 from hw3core.checkpoints import PLOT_FILES, RUN_FILE, CheckpointError, load_local
 from hw3core.records import RunRecord, read_run
-from hw3core.registry import MODELS, models_of
-from hw3core.render import MISSING, SUMMARY_COLUMNS, kept_scores, number, per_class_table, render_run, summary_row, table
-from training import hub, loop, plots, train_sentiment
+from hw3core.registry import MODELS, models_of, spec_of
+from hw3core.render import (
+    MISSING,
+    SUMMARY_COLUMNS,
+    kept_scores,
+    megabytes,
+    number,
+    per_class_table,
+    render_run,
+    summary_row,
+    table,
+)
+from training import config, hub, plots, train_sentiment
 
 PRIMES = ("ROMEO", "JULIET")
 SAMPLE_LENGTH = 1000
@@ -61,10 +71,10 @@ def _compression_table(runs: dict[str, RunRecord]) -> list[str]:
             continue
         dense, compressed = compression.validation["dense"], compression.validation["compressed"]
         rows.append([f"`{name}`", number(dense.accuracy), number(compressed.accuracy),
-                     f"{compression.dense_bytes / 1e6:.1f}", f"{compression.compressed_bytes / 1e6:.2f}",
+                     megabytes(compression.dense_bytes), megabytes(compression.compressed_bytes),
                      f"`{compression.command}`"])
         per_domain += [(f"{spec.title} {label}", scores) for label, scores in kept_scores(record)]
-    lines += table(["model", "dense val acc", "compressed val acc", "dense (MB)", "compressed (MB)", "command"], rows)
+    lines += table(["model", "dense val acc", "compressed val acc", "dense size", "compressed size", "command"], rows)
     if per_domain:
         lines += ["", "Per domain (balanced accuracy: the mean of the four domains' accuracies; "
                   f"{MISSING} where a run predates these figures):", "", *per_class_table(per_domain, DOMAINS)]
@@ -81,7 +91,7 @@ def _cell_comparison(runs) -> list[str]:
     lines = ["| cell | parameters (input 128, hidden 100, bias) | sentiment val acc | s / epoch | reviews / s |",
              "|---|---|---|---|---|"]
     for cell in CELLS:
-        run = runs.get(f"sentiment-{cell}")
+        run = runs.get(spec_of("sentiment", cell).name)
         if run:
             history = run.history
             lines.append(f"| {cell.upper()} | {counts[cell]:,} | {number(run.kept.val_accuracy)} "
@@ -138,26 +148,46 @@ def script(name: str):
     return importlib.import_module(MODELS[name].script)
 
 
+# The earlier spellings older records wrote, and the ones that run today.
+RENAMED_MODULES = {"training.train_char_rnn": "training.train_shakespeare"}
+RENAMED_FLAGS = {"--data-dir": "--data"}
+
+
+def _dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def current_command(command: str, data_flags: dict[str, str | None]) -> str:
+    """A recorded ``python -m MODULE FLAGS`` in today's spelling, each data path replaced as ``data_flags`` say."""
+    _, _, module, *argv = shlex.split(command)
+    argv = ["=".join([RENAMED_FLAGS.get(flag, flag), *value]) for flag, *value in (token.split("=", 1) for token in argv)]
+    return shlex.join(["python", "-m", RENAMED_MODULES.get(module, module), *config.without_paths(argv, data_flags)])
+
+
 def portable_run(run: dict, last_epoch: int) -> dict:
-    """A training record as its script writes one now: each data path replaced by the data set's name or
-    file name, '1 thread' in the singular, and a run from before ``--keep`` recorded as keeping its last
-    epoch (``last_epoch``), as it did, and a sentiment run from before ``--tail-length`` as reading no tail.
-    Everything else is kept as recorded."""
+    """A training record as its script writes one now: its commands and flags in today's spelling (the
+    selection run's too), each data path replaced by the data set's name or file name, '1 thread' in the
+    singular, and a run from before ``--keep`` recorded as keeping its last epoch (``last_epoch``), as it
+    did, and a sentiment run from before ``--tail-length`` as reading no tail. Everything else is kept."""
     trainer = script(run["task"])
-    program, dash_m, module, *argv = shlex.split(run["command"])
-    arguments = loop.portable_arguments(run["arguments"], trainer.DATA_FLAGS)
+    command = current_command(run["command"], trainer.DATA_FLAGS)
+    dests = {_dest(old): _dest(new) for old, new in RENAMED_FLAGS.items()}
+    arguments = config.portable_arguments({dests.get(key, key): value for key, value in run["arguments"].items()},
+                                          trainer.DATA_FLAGS)
     name, _, where = run["data"].partition(" (")
     data = name if MODELS[run["task"]].task == "domain" or not where else f"{name} ({Path(where.rstrip(')')).name})"
-    argv = loop.without_paths(argv, trainer.DATA_FLAGS)
-    kept = {}
+    changed = {}
     if "keep" not in arguments:  # a run from before --keep saved its last epoch, which today's default would not
-        argv += ["--keep", "last"]
+        command += " --keep last"
         arguments["keep"] = "last"
-        kept = {"kept_epoch": last_epoch}
+        changed["kept_epoch"] = last_epoch
     if trainer is train_sentiment:  # a run from before --tail-length read each review's first words only
         arguments.setdefault("tail_length", 0)
-    return {**run, "command": shlex.join(["python", dash_m, module, *argv]), "arguments": arguments, "data": data,
-            "hardware": re.sub(r"\b1 threads\b", "1 thread", run["hardware"]), **kept}
+    if "selection_run" in run:
+        changed["selection_run"] = {**run["selection_run"],
+                                    "command": current_command(run["selection_run"]["command"], trainer.DATA_FLAGS)}
+    return {**run, "command": command, "arguments": arguments, "data": data,
+            "hardware": re.sub(r"\b1 threads\b", "1 thread", run["hardware"]), **changed}
 
 
 def rewrite_records(root: Path) -> None:

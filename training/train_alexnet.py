@@ -18,11 +18,11 @@ import torch.nn.functional as F
 
 from hw3core import ALEXNET_VARIANTS, DOMAINS
 from hw3core.registry import MODELS
+from training.config import common_arguments, script_parser
 from training.data import ImageFolderDataset, collate_images, find_pacs_root, pacs_samples, seeded_subset, stratified_split
-from training.loop import Task, class_tally, common_arguments, run
+from training.loop import Task, class_tally, run
 
-# The records name the data set, not the folder it lies in (--data-dir: the flag's old spelling).
-DATA_FLAGS = {"--data": "PACS_DIR", "--data-dir": "PACS_DIR"}
+DATA_FLAGS = {"--data": "PACS_DIR"}  # the records name the data set, not the folder it lies in
 
 
 def batch_metrics(model, batch, label_smoothing: float = 0.0):
@@ -79,7 +79,7 @@ def build_task(args) -> Task:
     return Task(
         name=args.variant,
         model=model,
-        train_set=ImageFolderDataset(root, train, augment=not args.no_augment, crop_scale=args.crop_scale),
+        train_set=ImageFolderDataset(root, train, None if args.no_augment else args.crop_scale),
         val_set=ImageFolderDataset(root, val),
         collate=collate_images,
         batch_metrics=partial(batch_metrics, label_smoothing=args.label_smoothing),
@@ -98,24 +98,28 @@ def description(args) -> str:
     return f"{MODELS[args.variant].title} trained from scratch to predict the domain of PACS images ({', '.join(DOMAINS)})."
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", choices=list(ALEXNET_VARIANTS), default="alexnet")
-    parser.add_argument("--data", "--data-dir", dest="data", required=True,
-                        help="the PACS folder (holding art_painting, cartoon, ...)")
-    parser.add_argument("--val-fraction", type=float, default=0.1)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
+def parser() -> argparse.ArgumentParser:
+    """The flags; those a recipe sets have its value as their default once the variant is known (training.config)."""
+    parser = script_parser(__doc__)
+    parser.add_argument("--variant", choices=list(ALEXNET_VARIANTS), default="alexnet", help="the model trained")
+    parser.add_argument("--data", required=True, help="the PACS folder (holding art_painting, cartoon, ...)")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of each domain held out")
+    parser.add_argument("--label-smoothing", type=float, help="of the training loss (validation's is plain)")
     parser.add_argument("--no-augment", action="store_true", help="train on the plain images (no crops or flips)")
-    parser.add_argument("--crop-scale", type=fraction, default=1.0, metavar="FRACTION",
+    parser.add_argument("--crop-scale", type=fraction, metavar="FRACTION",
                         help="the smallest share of an image a random training crop covers")
-    parser.add_argument("--sampling", choices=["balanced", "uniform"], default="balanced",
+    parser.add_argument("--sampling", choices=["balanced", "uniform"],
                         help="draw each domain equally often (with replacement), or every image once per epoch")
     parser.add_argument("--domain-weights", type=positive, nargs=len(DOMAINS), metavar="W", default=None,
                         help=f"scale each domain's draws by its weight ({', '.join(DOMAINS)}), on top of --sampling")
     parser.add_argument("--dropout", type=float, default=0.5,
                         help="the rate of the tables' two dropout layers, before the first two linear layers")
     common_arguments(parser)
-    return run(parser, build_task, lambda args: args.variant, argv, DATA_FLAGS)
+    return parser
+
+
+def main(argv=None):
+    return run(parser(), build_task, "domain", argv, DATA_FLAGS)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ import torch
 import torch.nn.functional as F
 
 from hw3core import CELLS, SentimentClassifier
+from hw3core.registry import spec_of
 from hw3core.text import MIN_LENGTH, build_vocabulary, words_read
+from training.config import common_arguments, script_parser
 from training.data import ReviewDataset, balanced_holdout, collate_reviews, read_imdb, seeded_subset
-from training.loop import Task, common_arguments, run
+from training.loop import Task, run
 
 DATA_FLAGS = {"--data": None}  # the records show the file's name (aclImdb_v1.tar.gz), not where it lies
 
@@ -49,7 +51,7 @@ def build_task(args) -> Task:
         return ReviewDataset([model.encode(text) for text, _ in reviews], [label for _, label in reviews])
 
     return Task(
-        name=f"sentiment-{args.cell}",
+        name=spec_of("sentiment", args.cell).name,
         model=model,
         train_set=dataset(train),
         val_set=dataset(val),
@@ -79,23 +81,28 @@ def review_length(value: str) -> int:
     return length
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cell", choices=sorted(CELLS), default="gru")
+def parser() -> argparse.ArgumentParser:
+    """The flags; those a recipe sets have its value as their default once the cell is known (training.config)."""
+    parser = script_parser(__doc__)
+    parser.add_argument("--cell", choices=sorted(CELLS), default="gru", help="the recurrent cell")
     parser.add_argument("--data", required=True, help="aclImdb_v1.tar.gz, an extracted aclImdb folder, or a CSV")
-    parser.add_argument("--val-size", type=int, default=5000)
-    parser.add_argument("--embedding-dim", type=int, default=128)
-    parser.add_argument("--hidden-size", type=int, default=100)
+    parser.add_argument("--val-size", type=int, default=5000, help="reviews held out, half of each label")
+    parser.add_argument("--embedding-dim", type=int, default=128, help="of each word")
+    parser.add_argument("--hidden-size", type=int, default=100, help="of the cell")
     parser.add_argument("--max-length", type=review_length, default=200, help="tokens read per review (2 or more)")
-    parser.add_argument("--tail-length", type=int, default=0, metavar="N",
+    parser.add_argument("--tail-length", type=int, metavar="N",
                         help="of a review longer than the window, read its last N words after its first ones "
-                             "(default 0: only its first words, as the assignment's starter code)")
+                             "(0: only its first words, as the assignment's starter code)")
     parser.add_argument("--min-count", type=int, default=100, help="a word's occurrences to enter the vocabulary")
-    parser.add_argument("--max-vocabulary", type=int, default=20_000)
-    parser.add_argument("--clip-grad-norm", type=float, default=1.0)
-    parser.add_argument("--dropout", type=float, default=0.0, help="on the word embeddings and on the last hidden state")
+    parser.add_argument("--max-vocabulary", type=int, default=20_000, help="the most frequent words kept")
+    parser.add_argument("--clip-grad-norm", type=float, default=1.0, help="the gradient's largest norm")
+    parser.add_argument("--dropout", type=float, help="on the word embeddings and on the last hidden state")
     common_arguments(parser)
-    return run(parser, build_task, lambda args: f"sentiment-{args.cell}", argv, DATA_FLAGS)
+    return parser
+
+
+def main(argv=None):
+    return run(parser(), build_task, "sentiment", argv, DATA_FLAGS)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from hw3core import CELLS, ShakespeareWriter
-from hw3core.records import RecordError, read_run
+from hw3core.records import Epoch, RecordError, SelectionRun, read_run
+from hw3core.registry import spec_of
 from hw3core.text_models import HOW_A_PRIME_IS_READ
+from training.config import common_arguments, script_parser
 from training.data import CharChunks, CharStreams, DataError, collate_chars, read_text, split_text
-from training.loop import Task, common_arguments, run
+from training.loop import Task, run
 
 DATA_FLAGS = {"--data": None}  # the records show the file's name (input.txt), not where it lies
 
@@ -61,9 +63,9 @@ def selection_record(folder: Path) -> dict:
         raise DataError(str(error)) from None
     if run is None:
         raise DataError(f"{folder} holds no finished training run (training.json and metrics.jsonl)")
-    keys = ("epoch", "train_loss", "train_eval_loss", "val_loss", "val_accuracy")
-    history = [{key: row[key] for key in keys if key in row} for row in (epoch.to_json() for epoch in run.history)]
-    return {"command": run.command, "kept_epoch": run.kept_epoch, "split": run.split or None, "history": history}
+    kept = ("train_loss", "train_eval_loss", "val_loss", "val_accuracy")  # what the refit's plots and card show
+    history = [Epoch(row.epoch, **{key: getattr(row, key) for key in kept}) for row in run.history]
+    return SelectionRun(run.command, run.kept_epoch, run.split or None, history).to_json()
 
 
 def build_task(args) -> Task:
@@ -93,7 +95,7 @@ def build_task(args) -> Task:
     # the training loss of the model itself, not of the model with dropout on.
     probe = windows(train_text[: len(text) // 10 + 1]) if args.dropout else None
     return Task(
-        name=f"shakespeare-{args.cell}",
+        name=spec_of("shakespeare", args.cell).name,
         model=model,
         train_set=windows(train_text),
         val_set=windows(val_text),
@@ -112,24 +114,29 @@ def description(args) -> str:
             f"that writes like Shakespeare; metrics are per character. {HOW_A_PRIME_IS_READ}")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cell", choices=sorted(CELLS), default="gru")
+def parser() -> argparse.ArgumentParser:
+    """The flags; those a recipe sets have its value as their default once the cell is known (training.config)."""
+    parser = script_parser(__doc__)
+    parser.add_argument("--cell", choices=sorted(CELLS), default="gru", help="the recurrent cell")
     parser.add_argument("--data", required=True, help="a plain UTF-8 text file, e.g. tinyshakespeare/input.txt")
     parser.add_argument("--val-fraction", type=float, default=0.1,
                         help="the end of the text held out (0: train on all of it, with --keep last)")
-    parser.add_argument("--embedding-dim", type=int, default=256)
-    parser.add_argument("--hidden-size", type=int, default=512)
+    parser.add_argument("--embedding-dim", type=int, default=256, help="of each character")
+    parser.add_argument("--hidden-size", type=int, default=512, help="of the cell")
     parser.add_argument("--history", type=int, default=100, help="characters per training sequence")
-    parser.add_argument("--clip-grad-norm", type=float, default=1.0)
-    parser.add_argument("--dropout", type=float, default=0.0, help="on the character embeddings and the hidden states")
-    parser.add_argument("--carry-state", action=argparse.BooleanOptionalAction, default=False,
+    parser.add_argument("--clip-grad-norm", type=float, default=1.0, help="the gradient's largest norm")
+    parser.add_argument("--dropout", type=float, help="on the character embeddings and the hidden states")
+    parser.add_argument("--carry-state", action=argparse.BooleanOptionalAction,
                         help="read the text as --batch-size continuous streams, each window starting from the "
                              "state the previous one ended in (truncated backpropagation through time)")
     parser.add_argument("--selection-run", type=Path, default=None, metavar="DIR",
                         help="the run on the validation split that chose these settings (recorded with this one)")
     common_arguments(parser)
-    return run(parser, build_task, lambda args: f"shakespeare-{args.cell}", argv, DATA_FLAGS)
+    return parser
+
+
+def main(argv=None):
+    return run(parser(), build_task, "shakespeare", argv, DATA_FLAGS)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def compare_alexnet_forward(module: nn.Module, ours: nn.Sequential, name: str) -
             yours = module(x.to(_dtype(module)))
             first_calls = list(calls)
             again = module(x.to(_dtype(module)))
-        except Exception as error:  # a student's forward can fail any way; the report says how
+        except Exception as error:  # noqa: BLE001 (a student's forward can fail any way; the report says how)
             rows.append(RowResult("Forward", "ours, with your weights", "fails", False))
             return rows, problems + [f"Forward: fails on ({BATCH}, 3, 227, 227) images with {failure(error)}"
                                      f"{_shape_cause(error)}"]

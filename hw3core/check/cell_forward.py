@@ -85,7 +85,7 @@ def run_cell(module: nn.Module, layout: CellLayout) -> CellRun:
         module.eval()
         try:
             yours = [_flat(_steps(module, xs, start)) for start in starts]
-        except Exception as error:  # a student's step can fail any way; the report says how
+        except Exception as error:  # noqa: BLE001 (a student's step can fail any way; the report says how)
             run.rows.append(RowResult("Forward", "the assignment's equations", "fails", False))
             run.problems.append(f"Forward: a step fails with {failure(error)}.")
             return run
@@ -155,7 +155,7 @@ def _gradients(module: nn.Module, params: dict[str, nn.Parameter], reading: Read
             loss = loss_of(module, yours_inputs[0], state)
             yours = torch.autograd.grad(loss, [*yours_inputs, *params.values()], allow_unused=True) \
                 if loss.requires_grad else [None] * len(wrt)
-        except Exception as error:  # a student's backward can fail any way; the report says how
+        except Exception as error:  # noqa: BLE001 (a student's backward can fail any way; the report says how)
             run.rows.append(RowResult("Gradients", "the equations' gradients", "fail", False))
             numpy = "numpy" in str(error).lower()
             run.problems.append("Gradients: the forward calls .numpy() on a tensor that needs a gradient: "

@@ -71,7 +71,7 @@ def summary_rows(name: str, module: nn.Module) -> tuple[list[RowResult], list[st
     shapes_off = []  # one wrong shape puts every later one off: only the first is a problem of its own
     matcher = difflib.SequenceMatcher(None, [r.type for r in table], [s.type for s in seen], autojunk=False)
     opcodes = matcher.get_opcodes()
-    reached = {i: seen[j] for _, i1, i2, j1, j2 in opcodes for i, j in zip(range(i1, i2), range(j1, j2))}
+    reached = {i: seen[j] for _, i1, i2, j1, j2 in opcodes for i, j in zip(range(i1, i2), range(j1, j2), strict=False)}
 
     def done_in_forward(i: int) -> bool:
         """A row with no module of its own: called as a function, if the next layer that ran has its shape."""
@@ -81,7 +81,7 @@ def summary_rows(name: str, module: nn.Module) -> tuple[list[RowResult], list[st
         return after is not None and reached[after].shape == table[after].output_shape
 
     for _, i1, i2, j1, j2 in opcodes:
-        pairs = list(zip(range(i1, i2), range(j1, j2)))
+        pairs = list(zip(range(i1, i2), range(j1, j2), strict=False))  # a replaced run may be longer on one side
         for i, j in pairs:
             rows.append(_compare(table[i], seen[j], problems, shapes_off))
         for i in range(i1 + len(pairs), i2):  # in the table, not in yours

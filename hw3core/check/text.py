@@ -211,7 +211,7 @@ def _common_prefix(keys: list[str]) -> str:
         return ""
     parts = [key.split(".") for key in keys]
     common = []
-    for pieces in zip(*parts):
+    for pieces in zip(*parts, strict=False):  # the common prefix is no longer than the shortest key
         if len(set(pieces)) != 1:
             break
         common.append(pieces[0])

@@ -80,7 +80,7 @@ def compare_text_forward(module: nn.Module, ours: nn.Module, name: str, names: d
         try:
             with torch.no_grad():
                 yours = _first(_call(module, name, tokens, lengths))
-        except Exception as error:  # a student's forward can fail any way; the report says how
+        except Exception as error:  # noqa: BLE001 (a student's forward can fail any way; the report says how)
             rows.append(RowResult("Forward (the model)", "ours, with your weights", "fails", False))
             return rows, [f"Forward (the model): fails on a ({BATCH}, {LENGTH}) token batch with {failure(error)}."]
         params = dict(module.named_parameters())
@@ -110,7 +110,7 @@ def compare_text_forward(module: nn.Module, ours: nn.Module, name: str, names: d
             wanted = list(params.values())
             yours_grads = torch.autograd.grad(loss, wanted, allow_unused=True) if loss.requires_grad \
                 else [None] * len(wanted)
-        except Exception as error:  # a student's backward can fail any way; the report says how
+        except Exception as error:  # noqa: BLE001 (a student's backward can fail any way; the report says how)
             rows.append(RowResult("Gradients (the model)", "ours", "fail", False))
             return rows, [f"Gradients (the model): the backward pass fails with {failure(error)}."]
     ours.eval()
