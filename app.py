@@ -51,7 +51,7 @@ TABS = [
     ("Check your model", check_model.build),
 ]
 # Set once for every upload of the app: a student's dense AlexNet state dict is 233 MB. Images keep
-# their own 10 MB limit (demos.domain.MAX_IMAGE_BYTES), checked by their handlers.
+# their own 10 MB limit (demos.inputs.MAX_IMAGE_BYTES), checked by their handlers.
 MAX_UPLOAD = "300mb"
 # Two cores: two model requests at a time across all endpoints (they share demos.model_store.CONCURRENCY_ID),
 # and a bounded line behind them. Defaults: a host may change both (demos.host_limits, docs/limits.md).

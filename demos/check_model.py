@@ -13,23 +13,23 @@ import gradio as gr
 from PIL import Image
 
 from demos.domain import VARIANTS as OUR_ALEXNETS
-from demos.domain import domain_probabilities, preprocess, read_uploaded_image
+from demos.domain import domain_probabilities, preprocess
 from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
+from demos.inputs import MAX_INSPECT_CHARACTERS, check_passage, check_prime, clean_review, read_uploaded_image
 from demos.inside_domain import DOMAIN_COLOURS, cam_view
-from demos.inside_writer import CANDIDATES, MAX_INSPECT_CHARACTERS, TEXT_CSS, surprise_view
+from demos.inside_writer import CANDIDATES, TEXT_CSS, surprise_view
 from demos.install_line import install_note
 from demos.lasting_errors import LastingErrors
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
-from demos.received import received_uploads
-from demos.sentiment import clean_review
+from demos.received import ReceivedUploads, received_uploads
 from demos.uploads import UPLOADS, Held, UploadedModels
-from demos.writer import check_prime
 from demos.your_curves import build as build_your_curves
 from hw3core import DOMAINS
 from hw3core.check import ALEXNETS, CHOICES, check
 from hw3core.check.student import SAVE_STATE_DICT, StudentFileError, StudentWeights, read_weights
 from hw3core.check.text import CELL_KEYS
+from hw3core.registry import spec_of
 
 LOG = logging.getLogger(__name__)
 
@@ -139,6 +139,8 @@ def _ours(models: ModelStore, name: str):
 
 
 def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
+    """The tab: the upload and its report, then each kind of model's view beside ours (shown once one runs), then
+    the training curves."""
     received = received_uploads()  # each uploaded file is deleted once read
     refusals = LastingErrors()  # a refused file's message stays in the report until the next check
 
@@ -149,56 +151,6 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
             if waiting is not None and received.was_read(file):  # the same upload, read another way
                 return check_upload(None, model, session, uploads, reading, held=waiting)
             return received.read_file(file, lambda: check_upload(file, model, session, uploads, reading))
-
-    @shown_to_user
-    def your_domain(upload, session):
-        image = read_uploaded_image(upload, received)  # first: the upload is deleted whatever follows
-        held = session_model(session, uploads, "AlexNet")
-        ours, why = _ours(models, OUR_CHECKPOINTS[held.name])
-        yours_label = domain_probabilities(held.model, image)
-        ours_label = domain_probabilities(ours, image) if ours else None
-        return (yours_label, ours_label, cam_view(held.model, image), cam_view(ours, image) if ours else None,
-                why or f"Ours: this project's {held.name}.")
-
-    @shown_to_user
-    def your_writer(passage, session):
-        held = session_model(session, uploads, "writer")
-        if not passage:
-            raise InvalidInput("The text is empty: type a few lines first.")
-        if len(passage) > MAX_INSPECT_CHARACTERS:
-            raise InvalidInput(f"The text is too long: at most {MAX_INSPECT_CHARACTERS:,} characters.")
-        yours_characters, yours_candidates, _ = surprise_view(held.model, passage)
-        ours, why = _ours(models, f"shakespeare-{CELL_KEYS[held.cell]}")
-        if ours is not None:
-            try:
-                ours_characters, ours_candidates, _ = surprise_view(ours, passage)
-            except InvalidInput as error:
-                ours, why = None, f"Ours cannot read this text: {error}"
-        if ours is None:
-            return yours_candidates[-1], None, yours_characters, None, why
-        return yours_candidates[-1], ours_candidates[-1], yours_characters, ours_characters, "Ours: this project's writer."
-
-    @shown_to_user
-    def your_generate(prime, session):
-        held = session_model(session, uploads, "writer")
-        prime = check_prime(held.model, prime)
-        yours = prime + "".join(held.model.generate(prime, GENERATED_LENGTH, **GENERATION))
-        ours, why = _ours(models, f"shakespeare-{CELL_KEYS[held.cell]}")
-        if ours is not None and not ours.unknown_characters(prime):
-            return yours, prime + "".join(ours.generate(prime, GENERATED_LENGTH, **GENERATION))
-        return yours, why or "Ours has never seen some characters of this prime."
-
-    @shown_to_user
-    def your_sentiment(review, session):
-        held = session_model(session, uploads, "classifier")
-        text = clean_review(review)
-        ours, why = _ours(models, f"sentiment-{CELL_KEYS[held.cell]}")
-        yours_p = held.model.predict([text])[0].tolist()
-        yours_label = dict(zip(held.model.LABELS, yours_p, strict=True))
-        if ours is None:
-            return yours_label, None, why
-        return yours_label, dict(zip(ours.LABELS, ours.predict([text])[0].tolist(), strict=True)), \
-            "Yours reads the review as the starter does (split at spaces); ours with its own tokenizer."
 
     def release(ended: dict | None) -> None:  # gr.State's delete callback: the session has ended
         if ended:
@@ -221,7 +173,29 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
             table = gr.Code(label="Row by row (torchsummary's format)", language=None, interactive=False, lines=12)
             with gr.Accordion("The report as JSON", open=False):
                 report = gr.JSON(label="Report")
-    with gr.Column(visible=False, elem_classes="check-alexnet") as alexnet_view:
+    views = [build_view(models, uploads, session, received) for build_view in (alexnet_view, writer_view,
+                                                                                 sentiment_view)]
+    build_your_curves(models, session)
+    checking = button.click(check_model, inputs=[upload, choice, session, reading],
+                            outputs=[report, summary, table, session, *views, reading], api_name="check_model",
+                            concurrency_id=CONCURRENCY_ID)
+    refusals.show_on_failure(checking, summary, table, report)
+
+
+def alexnet_view(models: ModelStore, uploads: UploadedModels, session: gr.State, received: ReceivedUploads) -> gr.Column:
+    """The student's AlexNet beside ours of the same class: labels, and Grad-CAM. /your_domain."""
+
+    @shown_to_user
+    def your_domain(upload, session):
+        image = read_uploaded_image(upload, received)  # first: the upload is deleted whatever follows
+        held = session_model(session, uploads, "AlexNet")
+        ours, why = _ours(models, OUR_CHECKPOINTS[held.name])
+        yours_label = domain_probabilities(held.model, image)
+        ours_label = domain_probabilities(ours, image) if ours else None
+        return (yours_label, ours_label, cam_view(held.model, image), cam_view(ours, image) if ours else None,
+                why or f"Ours: this project's {held.name}.")
+
+    with gr.Column(visible=False, elem_classes="check-alexnet") as view:
         gr.Markdown("**Your AlexNet beside ours** of the same class: the labels, and where each looked (Grad-CAM).")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=220):
@@ -235,8 +209,45 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
                 with gr.Row():
                     yours_cam = gr.AnnotatedImage(label="Yours: where it looked", color_map=DOMAIN_COLOURS, height=260)
                     ours_cam = gr.AnnotatedImage(label="Ours: where it looked", color_map=DOMAIN_COLOURS, height=260)
-                domain_note = gr.Markdown(label="Note")
-    with gr.Column(visible=False, elem_classes="check-writer") as writer_view:
+                note = gr.Markdown(label="Note")
+    classify.click(your_domain, inputs=[image, session], outputs=[yours_label, ours_label, yours_cam, ours_cam, note],
+                   api_name="your_domain", preprocess=False, concurrency_id=CONCURRENCY_ID)
+    return view
+
+
+def writer_view(models: ModelStore, uploads: UploadedModels, session: gr.State, received: ReceivedUploads) -> gr.Column:
+    """The student's writer beside ours: the next characters, the surprise at each, text from a prime.
+    /your_writer, /your_generate."""
+
+    def our_writer(held: Held):
+        return _ours(models, spec_of("shakespeare", CELL_KEYS[held.cell]).name)
+
+    @shown_to_user
+    def your_writer(passage, session):
+        held = session_model(session, uploads, "writer")
+        check_passage(passage)
+        yours_characters, yours_candidates, _ = surprise_view(held.model, passage)
+        ours, why = our_writer(held)
+        if ours is not None:
+            try:
+                ours_characters, ours_candidates, _ = surprise_view(ours, passage)
+            except InvalidInput as error:
+                ours, why = None, f"Ours cannot read this text: {error}"
+        if ours is None:
+            return yours_candidates[-1], None, yours_characters, None, why
+        return yours_candidates[-1], ours_candidates[-1], yours_characters, ours_characters, "Ours: this project's writer."
+
+    @shown_to_user
+    def your_generate(prime, session):
+        held = session_model(session, uploads, "writer")
+        prime = check_prime(held.model, prime)
+        yours = prime + "".join(held.model.generate(prime, GENERATED_LENGTH, **GENERATION))
+        ours, why = our_writer(held)
+        if ours is not None and not ours.unknown_characters(prime):
+            return yours, prime + "".join(ours.generate(prime, GENERATED_LENGTH, **GENERATION))
+        return yours, why or "Ours has never seen some characters of this prime."
+
+    with gr.Column(visible=False, elem_classes="check-writer") as view:
         gr.HTML(f"<style>{TEXT_CSS}</style>")
         gr.Markdown("**Your writer beside ours**: the five characters each would write next, the surprise at each "
                     "character (white: expected; red: as surprising as a blind guess), and text from a prime.")
@@ -248,33 +259,43 @@ def build(models: ModelStore, uploads: UploadedModels = UPLOADS) -> None:
         with gr.Row(equal_height=False):
             yours_surprise = gr.HighlightedText(label="Yours: surprise", show_legend=False, elem_classes="surprise-text")
             ours_surprise = gr.HighlightedText(label="Ours: surprise", show_legend=False, elem_classes="surprise-text")
-        writer_note = gr.Markdown(label="Note")
+        note = gr.Markdown(label="Note")
         prime = gr.Textbox("JULIET", label="Prime", max_lines=2)
         write = gr.Button("Write with both")
         with gr.Row():
             yours_text = gr.Textbox(label="Yours wrote", lines=8, interactive=False)
             ours_text = gr.Textbox(label="Ours wrote", lines=8, interactive=False)
-    with gr.Column(visible=False, elem_classes="check-sentiment") as sentiment_view:
+    inspect.click(your_writer, inputs=[passage, session], outputs=[yours_next, ours_next, yours_surprise,
+                                                                    ours_surprise, note],
+                  api_name="your_writer", concurrency_id=CONCURRENCY_ID)
+    write.click(your_generate, inputs=[prime, session], outputs=[yours_text, ours_text], api_name="your_generate",
+                concurrency_id=CONCURRENCY_ID)
+    return view
+
+
+def sentiment_view(models: ModelStore, uploads: UploadedModels, session: gr.State, received: ReceivedUploads) -> gr.Column:
+    """The student's classifier beside ours on a review. /your_sentiment."""
+
+    @shown_to_user
+    def your_sentiment(review, session):
+        held = session_model(session, uploads, "classifier")
+        text = clean_review(review)
+        ours, why = _ours(models, spec_of("sentiment", CELL_KEYS[held.cell]).name)
+        yours_p = held.model.predict([text])[0].tolist()
+        yours_label = dict(zip(held.model.LABELS, yours_p, strict=True))
+        if ours is None:
+            return yours_label, None, why
+        return yours_label, dict(zip(ours.LABELS, ours.predict([text])[0].tolist(), strict=True)), \
+            "Yours reads the review as the starter does (split at spaces); ours with its own tokenizer."
+
+    with gr.Column(visible=False, elem_classes="check-sentiment") as view:
         gr.Markdown("**Your classifier beside ours** on a review.")
         review = gr.Textbox(label="Review", lines=4, placeholder="What did you think of the film?")
         score = gr.Button("Score with both", variant="primary")
         with gr.Row():
             yours_sentiment = gr.Label(num_top_classes=2, label="Yours")
             ours_sentiment = gr.Label(num_top_classes=2, label="Ours")
-        sentiment_note = gr.Markdown(label="Note")
-    build_your_curves(models, session)
-
-    checking = button.click(check_model, inputs=[upload, choice, session, reading],
-                            outputs=[report, summary, table, session, alexnet_view, writer_view, sentiment_view,
-                                     reading], api_name="check_model", concurrency_id=CONCURRENCY_ID)
-    refusals.show_on_failure(checking, summary, table, report)
-    classify.click(your_domain, inputs=[image, session], outputs=[yours_label, ours_label, yours_cam, ours_cam,
-                                                                   domain_note],
-                   api_name="your_domain", preprocess=False, concurrency_id=CONCURRENCY_ID)
-    inspect.click(your_writer, inputs=[passage, session], outputs=[yours_next, ours_next, yours_surprise,
-                                                                    ours_surprise, writer_note],
-                  api_name="your_writer", concurrency_id=CONCURRENCY_ID)
-    write.click(your_generate, inputs=[prime, session], outputs=[yours_text, ours_text], api_name="your_generate",
-                concurrency_id=CONCURRENCY_ID)
-    score.click(your_sentiment, inputs=[review, session], outputs=[yours_sentiment, ours_sentiment, sentiment_note],
+        note = gr.Markdown(label="Note")
+    score.click(your_sentiment, inputs=[review, session], outputs=[yours_sentiment, ours_sentiment, note],
                 api_name="your_sentiment", concurrency_id=CONCURRENCY_ID)
+    return view

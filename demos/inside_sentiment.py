@@ -18,7 +18,7 @@ NOT_READ = "not read: outside the window"
 # already certain moves by millionths, and scaling those up would paint rounding noise at full strength.
 MIN_INFLUENCE_SCALE = 0.01
 LINE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c"]
-# Viridis at five points (dark purple for 0, yellow for 1), interpolated: the app has no matplotlib.
+# Viridis at five points (dark purple for 0, yellow for 1), interpolated here: matplotlib loads only to compare curves.
 VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
 HEATMAP_WIDTH = 720  # pixels for a whole review; a short one gets wider columns
 UNIT_PIXELS = 3

@@ -6,13 +6,13 @@ import gradio as gr
 
 from demos.character_names import character_names
 from demos.errors import InvalidInput, shown_to_user
+from demos.inputs import MAX_INSPECT_CHARACTERS, check_passage
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from hw3core import ShakespeareWriter
 from hw3core.explain import read_characters
 
 # Read in one pass, one cell step a character: 1,500 keep the view under a second on two cores for the
 # LSTM writer (0.6 s, `python -m training.benchmark`); the default written text is about 1,000.
-MAX_INSPECT_CHARACTERS = 1500
 CANDIDATES = 5
 SHOWN = {"\n": "↵", " ": "␣"}
 # gr.HighlightedText draws each token as a padded chip, with a space between chips: right for words, unreadable
@@ -62,11 +62,7 @@ def build_inside_views(models: ModelStore, writers: dict[str, str], text: gr.Tex
 
     @shown_to_user
     def inspect_text(passage, cell=cell.value):
-        if not passage:
-            raise InvalidInput("The text is empty: write something first, or paste a passage.")
-        if len(passage) > MAX_INSPECT_CHARACTERS:
-            raise InvalidInput(f"The text is too long to inspect: at most {MAX_INSPECT_CHARACTERS:,} characters, "
-                               f"not {len(passage):,}. Paste a shorter part.")
+        check_passage(passage)
         if cell not in writers:
             raise InvalidInput(f"The cell must be one of {', '.join(writers)}, not {cell!r}.")
         try:

@@ -3,7 +3,8 @@
 import gradio as gr
 
 from demos.availability import build_availability_notice
-from demos.errors import InvalidInput, shown_to_user
+from demos.errors import shown_to_user
+from demos.inputs import MAX_REVIEW_CHARACTERS, clean_review
 from demos.inside_sentiment import build_inside_views
 from demos.model_store import CONCURRENCY_ID, ModelStore, Prediction
 from demos.training_info import build_training_panel
@@ -12,8 +13,6 @@ from hw3core.registry import titles
 
 # Checkpoint name -> title, in the order of the API's outputs.
 CLASSIFIERS = titles("sentiment")
-# The models read at most 200 tokens of a review; this bounds the tokenizer's work on a pasted book.
-MAX_REVIEW_CHARACTERS = 100_000
 EXAMPLES = [
     "One of the best films I have seen in years. The acting is superb, the story moving, "
     "and the ending left the whole audience in tears. Go and see it.",
@@ -24,13 +23,6 @@ EXAMPLES = [
     "I wanted to love this. The trailer was great. Sadly the film is a mess: boring, "
     "predictable and far too long.",
 ]
-
-
-def clean_review(text: str | None) -> str:
-    """The review, cut to MAX_REVIEW_CHARACTERS; raises InvalidInput if it has no text."""
-    if text is None or not text.strip():
-        raise InvalidInput("The review is empty: type or paste one (or pick an example) first.")
-    return text[:MAX_REVIEW_CHARACTERS]
 
 
 def sentiment_probabilities(model: SentimentClassifier, text: str) -> dict[str, float]:

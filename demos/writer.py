@@ -1,13 +1,21 @@
 """Part D: a character-level GRU (or LSTM) writes Shakespeare after a prime, streamed as it is written."""
 
-import math
 from collections.abc import Iterator
 
 import gradio as gr
 
 from demos.availability import build_availability_notice
-from demos.character_names import character_names
-from demos.errors import InvalidInput, shown_to_user
+from demos.errors import shown_to_user
+from demos.inputs import (
+    DEFAULT_PRIME,
+    MAX_LENGTH,
+    MAX_PRIME_LENGTH,
+    MAX_SEED,
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    check_prime,
+    check_settings,
+)
 from demos.inside_writer import build_inside_views
 from demos.model_store import CONCURRENCY_ID, ModelStore, ModelUnavailable
 from demos.training_info import build_training_panel
@@ -15,46 +23,12 @@ from hw3core import ShakespeareWriter
 from hw3core.registry import models_of, titles
 
 # The cell a user picks -> its checkpoint. The GRU is the assignment's writer; the LSTM is optional.
-WRITERS = {spec.choice[1].upper(): name for name, spec in models_of("shakespeare").items()}
+WRITERS = {spec.cell.upper(): name for name, spec in models_of("shakespeare").items()}
 DEFAULT_CELL = "GRU"
-DEFAULT_PRIME = "ROMEO"
-# The prime is read one character a step, as the text is written: bounded like the output.
-MAX_PRIME_LENGTH = 1000
-MAX_LENGTH = 2000
 DEFAULT_LENGTH = 1000
-MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
 DEFAULT_TEMPERATURE = 0.8
-MAX_SEED = 2**32 - 1
 # Characters per streamed update: one event per character would cost more than writing it.
 CHUNK = 16
-
-
-def _whole_number_in(value, low: int, high: int) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value) and value == int(value) and low <= value <= high
-
-
-def check_settings(length, temperature, seed) -> tuple[int, float, int | None]:
-    """The length, temperature and seed as int, float and int (or None: a random seed); raises InvalidInput."""
-    if not _whole_number_in(length, 1, MAX_LENGTH):
-        raise InvalidInput(f"Length must be a whole number of characters from 1 to {MAX_LENGTH}, not {length}.")
-    # NaN fails every comparison, so it is refused here too.
-    if not (isinstance(temperature, (int, float)) and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
-        raise InvalidInput(f"Temperature must be from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}, not {temperature}.")
-    if seed is not None and not _whole_number_in(seed, 0, MAX_SEED):
-        raise InvalidInput(f"The seed must be a whole number from 0 to {MAX_SEED} (blank: a random one), not {seed}.")
-    return int(length), float(temperature), None if seed is None else int(seed)
-
-
-def check_prime(writer: ShakespeareWriter, prime: str | None) -> str:
-    if not prime:
-        raise InvalidInput(f"The prime is empty: give the writer a few characters to start from, e.g. {DEFAULT_PRIME}.")
-    if len(prime) > MAX_PRIME_LENGTH:
-        raise InvalidInput(f"The prime is too long: at most {MAX_PRIME_LENGTH} characters, not {len(prime)}.")
-    unknown = writer.unknown_characters(prime)
-    if unknown:
-        raise InvalidInput(f"The prime has characters the model never saw in training: {character_names(unknown)}. "
-                           "Use the letters, digits and punctuation of an English play.")
-    return prime
 
 
 def write(writer: ShakespeareWriter, prime: str, length: int, temperature: float, seed: int | None) -> Iterator[str]:

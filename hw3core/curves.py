@@ -15,14 +15,15 @@ from pathlib import Path
 
 from hw3core.event_files import Curve, EventFileError, read_scalars
 from hw3core.records import RecordError, read_run
+from hw3core.registry import ALEXNET_VARIANTS, spec_of
 
 PARTS = ("AlexNet", "AlexNetLargeKernel", "AlexNetAvgPooling", "SentimentClassification", "SentenceGeneration")
 CHOICES = ("auto", *PARTS)
 ROLES = {"train_loss": "training loss", "train_accuracy": "training accuracy",
          "val_loss": "validation loss", "val_accuracy": "validation accuracy"}
-# Ours for each part: the checkpoint of the same class (the GRU for the text parts, the cell the assignment requires).
-OURS = {"AlexNet": "alexnet", "AlexNetLargeKernel": "alexnet-large-kernel", "AlexNetAvgPooling": "alexnet-avg-pooling",
-        "SentimentClassification": "sentiment-{cell}", "SentenceGeneration": "shakespeare-{cell}"}
+# Ours for each part: the registry's task of its class (for the text parts, the checkpoint of the cell asked for;
+# the GRU by default, the cell the assignment requires).
+TASKS = {"SentimentClassification": "sentiment", "SentenceGeneration": "shakespeare"}
 OUR_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"  # in a checkout; pass ``ours`` elsewhere
 # A validation loss this much (relative) above its lowest, while training loss went on falling, is overfitting;
 # below it, the noise of one validation pass.
@@ -240,7 +241,8 @@ def compare(log, part, tags: dict[str, str] | None = None, ours: str | Path | No
             how += " (in percent)"
         yours[role] = values
         notes.append(f"{ROLES[role]} {how}")
-    name = OURS[part].format(cell=cell)
+    name = spec_of(TASKS[part], cell).name if part in TASKS else next(
+        key for key, cls in ALEXNET_VARIANTS.items() if cls.__name__ == part)
     folder = Path(ours or OUR_CHECKPOINTS) / name
     try:
         our_curves = _ours(folder) if folder.is_dir() else {}

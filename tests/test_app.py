@@ -16,8 +16,8 @@ from PIL import Image
 
 from conftest import running_app
 from demos import examples as examples_module
+from demos import inputs, sentiment, writer
 from demos import model_store as models_module
-from demos import sentiment, writer
 from demos.errors import InvalidInput
 from demos.examples import example_images
 from demos.model_store import ModelStore, ModelUnavailable
@@ -118,11 +118,11 @@ def test_invalid_input_gives_a_message(client, files, api_name, arguments, word)
 @pytest.mark.parametrize("settings", [(math.nan, 1.0, 0), (10, math.nan, 0), (10, math.inf, 0), (10, 1.0, math.nan)])
 def test_writer_refuses_numbers_that_json_cannot_carry(settings):
     with pytest.raises(InvalidInput):
-        writer.check_settings(*settings)
+        inputs.check_settings(*settings)
 
 
 def test_review_is_cut_to_the_maximum_length():
-    assert len(sentiment.clean_review("good " * 50_000)) == sentiment.MAX_REVIEW_CHARACTERS
+    assert len(inputs.clean_review("good " * 50_000)) == inputs.MAX_REVIEW_CHARACTERS
 
 
 # ----- missing and broken checkpoints -----

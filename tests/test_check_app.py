@@ -23,9 +23,10 @@ from student_models import (
 
 import app
 from demos import check_model as tab
-from demos.domain import MAX_IMAGE_BYTES, preprocess
+from demos.domain import preprocess
 from demos.errors import InvalidInput
 from demos.examples import example_images
+from demos.inputs import MAX_IMAGE_BYTES
 from demos.uploads import NOT_CHECKED, UploadedModels
 from hw3core import DOMAINS
 

@@ -14,9 +14,9 @@ from PIL import Image
 
 from conftest import assert_numerically_close, running_app, tiny_models
 from demos.examples import example_images
+from demos.inputs import MAX_INSPECT_CHARACTERS
 from demos.inside_domain import DOMAIN_COLOURS
 from demos.inside_sentiment import GATE_VIEWS, MIN_INFLUENCE_SCALE, NOT_READ
-from demos.inside_writer import MAX_INSPECT_CHARACTERS
 from hw3core import ALEXNET_VARIANTS, DOMAINS, GRUCell, LSTMCell, SentimentClassifier
 from hw3core.checkpoints import load_local
 from hw3core.explain import (

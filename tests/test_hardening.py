@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw, ImageOps
 
 import app
-from demos import domain, writer
+from demos import inputs
 from demos.errors import InvalidInput
 from hw3core import DOMAINS
 
@@ -90,14 +90,14 @@ def files(tmp_path_factory):
     # Headers that promise more pixels than the app decodes: Pillow's own limit, then the app's.
     save("bomb-20000x20000.png", data=png_claiming(20000, 20000))
     save("bomb-7000x7000.png", data=png_claiming(7000, 7000))
-    save("over-the-image-limit.png", data=b"\x89PNG\r\n\x1a\n" + bytes(domain.MAX_IMAGE_BYTES))
+    save("over-the-image-limit.png", data=b"\x89PNG\r\n\x1a\n" + bytes(inputs.MAX_IMAGE_BYTES))
     save("over-the-upload-limit.png", data=b"\x89PNG\r\n\x1a\n")
     with open(folder / "over-the-upload-limit.png", "r+b") as file:
         file.truncate(UPLOAD_LIMIT + 1)  # sparse: 300 MB of zeros that take no disk
     # Sizes: the smallest, a thin strip, and exactly the pixel limit (a few kB: one grey with a line).
     save("1x1.png", Image.new("RGB", (1, 1), "orange"))
     save("1x4000.png", Image.new("RGB", (1, 4000), "navy"))
-    at_limit = Image.new("L", (8000, domain.MAX_PIXELS // 8000), 200)
+    at_limit = Image.new("L", (8000, inputs.MAX_PIXELS // 8000), 200)
     ImageDraw.Draw(at_limit).line((0, 0, 8000, at_limit.height), fill=0, width=40)
     save("at-the-pixel-limit.png", at_limit)
     # Modes.
@@ -292,11 +292,11 @@ def test_a_prime_of_many_unknown_characters_gets_a_short_message(client, files):
         (["ROMEO", 10**12, 1.0, 0], "maximum"),
         (["ROMEO", 10, 1e-9, 0], "minimum"),
         (["ROMEO", 10, 1e308, 0], "maximum"),
-        (["ROMEO", 10, 1.0, writer.MAX_SEED + 1], "maximum"),
+        (["ROMEO", 10, 1.0, inputs.MAX_SEED + 1], "maximum"),
         (["ROMEO", 10, 1.0, 2**63 + 1], "maximum"),
         (["ROMEO", 10, 1.0, 2**64], "maximum"),
         ([None, 10, 1.0, 0], "prime is empty"),
-        (["ROMEO " * 200, 10, 1.0, 0], f"at most {writer.MAX_PRIME_LENGTH} characters"),
+        (["ROMEO " * 200, 10, 1.0, 0], f"at most {inputs.MAX_PRIME_LENGTH} characters"),
     ],
     ids=["length-0", "length-huge", "temperature-tiny", "temperature-huge", "seed-over-max", "seed-over-2**63",
          "seed-2**64", "no-prime", "prime-too-long"],
@@ -309,8 +309,8 @@ def test_generation_settings_out_of_range_are_refused(client, files, settings, w
     "settings",
     [
         [" ", 10, 1.0, 0],
-        ["R" * writer.MAX_PRIME_LENGTH, 1, writer.MAX_TEMPERATURE, writer.MAX_SEED],
-        ["ROMEO", writer.MAX_LENGTH, writer.MIN_TEMPERATURE, None],  # blank seed: a random one
+        ["R" * inputs.MAX_PRIME_LENGTH, 1, inputs.MAX_TEMPERATURE, inputs.MAX_SEED],
+        ["ROMEO", inputs.MAX_LENGTH, inputs.MIN_TEMPERATURE, None],  # blank seed: a random one
     ],
     ids=["space-prime", "longest-prime-hottest", "longest-text-coldest"],
 )
@@ -327,7 +327,7 @@ def test_generation_at_the_limits_writes_the_text(client, settings):
 )
 def test_settings_check_refuses_what_the_slider_would_not_send(settings):
     with pytest.raises(InvalidInput):
-        writer.check_settings(*settings)
+        inputs.check_settings(*settings)
 
 
 # ----- malformed API calls -----
