@@ -34,22 +34,17 @@ SHAPES = [("sentiment", 256, 200, 128, 100), ("shakespeare", 64, 100, 256, 512)]
 
 def timed(fn: Callable, repeats: int, device: torch.device, statistic: Callable = statistics.median) -> float:
     """Seconds of ``fn`` over ``repeats`` runs, after one warm-up run: their median, or ``statistic``."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistic(times)
+    return statistic(_seconds({"fn": fn}, repeats, device)["fn"])
 
 
 def timed_in_turn(fns: dict[str, Callable], repeats: int, device: torch.device) -> dict[str, float]:
     """Median seconds of each of ``fns``, run in turn round after round after one warm-up each: on a
     machine shared with other jobs, their load falls on every one alike."""
+    return {name: statistics.median(times) for name, times in _seconds(fns, repeats, device).items()}
+
+
+def _seconds(fns: dict[str, Callable], repeats: int, device: torch.device) -> dict[str, list[float]]:
+    """Each run's seconds of each of ``fns``, in turn round after round, after one warm-up run each."""
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -62,7 +57,7 @@ def timed_in_turn(fns: dict[str, Callable], repeats: int, device: torch.device) 
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
 
 
 def matrix_products(steps: int, batch: int, inputs: int, hidden: int, gates: int, backward: bool, device) -> Callable:
