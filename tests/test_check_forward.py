@@ -271,7 +271,9 @@ class FunctionMistakes(FunctionalAlexNet):
         x = pool(F.relu(self.conv5(F.relu(self.conv4(F.relu(self.conv3(x)))))), 3, 2)
         training = True if self.mistake == "dropout on" else self.training
         x = F.relu(self.fc1(F.dropout(torch.flatten(x, 1), 0.5, training)))
-        return self.fc3(F.relu(self.fc2(F.dropout(x, 0.5, self.training))))
+        second = True if self.mistake == "second dropout on" else self.training
+        logits = self.fc3(F.relu(self.fc2(F.dropout(x, 0.5, second))))
+        return (logits,) if self.mistake == "tuple" else logits
 
 
 @pytest.mark.parametrize(("model", "named"), [
@@ -283,6 +285,8 @@ class FunctionMistakes(FunctionalAlexNet):
     (lambda: ModuleMistakes("pool modules"), "MaxPool2d-3: kernel 2; the table's is 3."),
     (lambda: FunctionMistakes("pool 2"), "MaxPool2d-3 pools with kernel 2 and stride 2"),
     (lambda: FunctionMistakes("dropout on"), "dropout stays on (Dropout-15, before Linear-16)"),
+    (lambda: FunctionMistakes("second dropout on"), "dropout stays on (Dropout-18, before Linear-19)"),
+    (lambda: FunctionMistakes("tuple"), "Forward: returns a tuple"),
     (lambda: ModuleMistakes("no padding"), "Conv2d-4: padding 0; the table's is 2."),
 ])
 def test_each_alexnet_mistake_is_named_by_its_row_and_cause(model, named):

@@ -62,12 +62,20 @@ def _ours(name: str, found: list[Layer]) -> nn.Module:
     return ours.eval()
 
 
+def _sharing(name: str, ours: nn.Module) -> nn.Module:
+    """Our class of ``name`` on the very tensors of ``ours`` (AlexNet and AlexNetAvgPooling: the same weights), so
+    trying the other reading costs no second copy of 233 MB."""
+    other = _meta(name)
+    other.load_state_dict(ours.state_dict(), assign=True, strict=True)
+    return other.eval()
+
+
 def _run_forward(weights: StudentWeights, found: list[Layer], name: str, report: Report, others: list[str]) -> Checked:
     """The student's forward beside ours; where it differs, the class of the same weights it may be instead."""
     ours = _ours(name, found)
     rows, problems = compare_alexnet_forward(weights.module, ours, name)
     for other in others if problems else []:
-        other_ours = _ours(other, found)
+        other_ours = _sharing(other, ours)
         other_rows, other_problems = compare_alexnet_forward(weights.module, other_ours, other)
         if not other_problems:
             report = _alexnet_report(other, weights, found)
@@ -91,8 +99,9 @@ def _run_forward(weights: StudentWeights, found: list[Layer], name: str, report:
 def _settle_pooling(weights: StudentWeights, found: list[Layer], report: Report, images) -> Checked:
     """A file of AlexNet's weights on auto: max or average pooling, which its weights cannot tell. Taken from the
     images given (each with its domain) only where one is clearly right; otherwise the report asks."""
-    candidates = {name: _ours(name, found) for name in SAME_WEIGHTS}
     if images:
+        first = _ours(SAME_WEIGHTS[0], found)
+        candidates = {SAME_WEIGHTS[0]: first, **{name: _sharing(name, first) for name in SAME_WEIGHTS[1:]}}
         scores = {name: _image_loss(model, images) for name, model in candidates.items()}
         (best, (loss, right)), (_, (runner_up, _)) = sorted(scores.items(), key=lambda item: item[1][0])
         if right >= 0.75 and runner_up - loss >= CLEAR_MARGIN:

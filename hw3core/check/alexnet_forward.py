@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from hw3core.alexnet import IMAGE_SIZE
-from hw3core.check.compare import END_MISTAKES, difference, failure, generator, same, untouched
+from hw3core.check.compare import END_MISTAKES, device_of, difference, dtype_of, failure, generator, same, untouched
 from hw3core.check.report import RowResult
 from hw3core.check.tables import TABLES, Row
 
@@ -41,7 +41,7 @@ def images(dtype: torch.dtype = torch.float32, device="cpu") -> Tensor:
     return torch.randn(BATCH, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator(), dtype=dtype).to(device)
 
 
-def _variants(row: Row, layer: nn.Module) -> list[Variant]:
+def _variants(row: Row) -> list[Variant]:
     if row.type == "ReLU":
         return [Variant(row, f"yours has no {row.name}", f"apply a ReLU at {row.name}", lambda x: x)]
     if row.type in ("MaxPool2d", "AvgPool2d"):
@@ -72,7 +72,7 @@ def compare_alexnet_forward(module: nn.Module, ours: nn.Sequential, name: str) -
     """The rows and problems of running the student's AlexNet ``module`` beside ``ours`` (its weights)."""
     table = TABLES[name]
     weighted = [i for i, row in enumerate(table) if row.parameters]
-    x = images()
+    x = images(device=device_of(module))  # ours runs in float32, the student's model in its own dtype
     rows: list[RowResult] = []
     problems = _attributes(module, table)
     calls: list[tuple[nn.Module, Tensor]] = []
@@ -83,9 +83,9 @@ def compare_alexnet_forward(module: nn.Module, ours: nn.Sequential, name: str) -
                                                                            if isinstance(out, Tensor) else None))
                  for leaf in leaves]
         try:
-            yours = module(x.to(_dtype(module)))
+            yours = module(x.to(dtype_of(module)))
             first_calls = list(calls)
-            again = module(x.to(_dtype(module)))
+            again = module(x.to(dtype_of(module)))
         except Exception as error:  # noqa: BLE001 (a student's forward can fail any way; the report says how)
             rows.append(RowResult("Forward", "ours, with your weights", "fails", False))
             return rows, problems + [f"Forward: fails on ({BATCH}, 3, 227, 227) images with {failure(error)}"
@@ -93,6 +93,16 @@ def compare_alexnet_forward(module: nn.Module, ours: nn.Sequential, name: str) -
         finally:
             for hook in hooks:
                 hook.remove()
+        if not isinstance(yours, Tensor):
+            rows.append(RowResult("Forward", "the logits (N, 4)", f"a {type(yours).__name__}", False))
+            return rows, problems + [f"Forward: returns a {type(yours).__name__}; the table's model returns the "
+                                     f"logits of {table[-1].name}, a tensor (N, {table[-1].output_shape[0]})."]
+        if not same(again, yours, 1):  # still in eval mode: which layer's output changes first
+            where = _first_changed(module, x.to(dtype_of(module)), weighted, table)
+            rows.append(RowResult("Forward", "the same output on every run in eval mode", "changes from run to run",
+                                  False))
+            return rows, problems + [f"Forward: changes from run to run in eval mode: dropout stays on{where}. Fix: "
+                                     "nn.Dropout modules, or F.dropout(x, p, training=self.training)."]
     ours.eval()
     with torch.no_grad():
         outputs, h = [], x
@@ -103,11 +113,6 @@ def compare_alexnet_forward(module: nn.Module, ours: nn.Sequential, name: str) -
     student_weighted = [out for m, out in (c for c in first_calls if c) if isinstance(m, (nn.Conv2d, nn.Linear))]
     terms = [table[i].parameters // max(table[i].output_shape[0], 1) for i in weighted]  # fan-in (+1)
 
-    if not isinstance(yours, Tensor) or not same(again, yours, 1):
-        where = _first_changed(module, x, weighted, table)
-        rows.append(RowResult("Forward", "the same output on every run in eval mode", "changes from run to run", False))
-        return rows, problems + [f"Forward: changes from run to run in eval mode: dropout stays on{where}. Fix: "
-                                 "nn.Dropout modules, or F.dropout(x, p, training=self.training)."]
     differs = next((rank for rank, index in enumerate(weighted) if rank < len(student_weighted)
                     and not same(student_weighted[rank], outputs[index], terms[rank])), None)
     if differs is None and same(yours, expected, max(terms)):
@@ -121,7 +126,7 @@ def compare_alexnet_forward(module: nn.Module, ours: nn.Sequential, name: str) -
         before = weighted[rank - 1] if rank else -1
         start = outputs[before] if rank else x
         between = f"between {table[before].name} and {table[index].name}" if rank else f"at {table[index].name}"
-        variants = [v for i in range(before + 1, index) for v in _variants(table[i], ours[i])]
+        variants = [v for i in range(before + 1, index) for v in _variants(table[i])]
         for variant in variants:
             guess = _run_rows(ours, start, before + 1, index + 1, {table.index(variant.row): variant.layer})
             if same(student_weighted[rank], guess, terms[rank]):
@@ -138,11 +143,6 @@ def compare_alexnet_forward(module: nn.Module, ours: nn.Sequential, name: str) -
                                      f"return the logits of {table[-1].name}."]
     return rows, problems + [f"Forward: every layer's output is ours, but what forward returns differs by up to "
                              f"{gap:.3g}: something after {table[-1].name} changes it."]
-
-
-def _dtype(module: nn.Module) -> torch.dtype:
-    first = next((p for p in module.parameters() if p.is_floating_point()), None)
-    return first.dtype if first is not None else torch.float32
 
 
 def _first_changed(module: nn.Module, x: Tensor, weighted: list[int], table: tuple[Row, ...]) -> str:

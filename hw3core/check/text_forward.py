@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from hw3core.check.compare import END_MISTAKES, difference, failure, generator, same, untouched
+from hw3core.check.compare import END_MISTAKES, device_of, difference, failure, generator, same, untouched
 from hw3core.check.report import RowResult
 from hw3core.check.starter import starter_encode
 from hw3core.text import pad_reviews
@@ -34,18 +34,18 @@ PASSAGE = ("ROMEO:\nGive me them: for that I put us empty.\nRIVERS:\nThe shadow 
 CLEAR_MARGIN = 0.5
 
 
-def _tokens(name: str, vocabulary_size: int) -> tuple[Tensor, Tensor]:
+def _tokens(vocabulary_size: int, device) -> tuple[Tensor, Tensor]:
     rng = generator()
     tokens = torch.randint(0, vocabulary_size, (BATCH, LENGTH), generator=rng)
     lengths = torch.tensor([LENGTH, LENGTH - 3, 2])
-    return tokens, lengths
+    return tokens.to(device), lengths.to(device)
 
 
 def _first(output) -> Tensor:
     return output[0] if isinstance(output, (tuple, list)) else output
 
 
-def _ours_output(ours: nn.Module, name: str, tokens: Tensor, lengths: Tensor, shape) -> Tensor:
+def _ours_output(ours, name: str, tokens: Tensor, lengths: Tensor, shape) -> Tensor:
     if name == "SentimentClassification":
         return ours(tokens, lengths)
     every = len(shape) == 3  # the student's forward gives the next character after every position
@@ -71,7 +71,7 @@ def compare_text_forward(module: nn.Module, ours: nn.Module, name: str, names: d
                          convert) -> tuple[list[RowResult], list[str]]:
     """``names``: our parameter names -> the student's (embedding, classifier); ``convert``: the student's cell
     tensors (by their names in the model) -> our cell's. Rows and problems of the forward and the gradients."""
-    tokens, lengths = _tokens(name, ours.embedding.num_embeddings)
+    tokens, lengths = _tokens(ours.embedding.num_embeddings, device_of(module))
     hidden = ours.rnn.hidden_size
     terms = LENGTH * (hidden + ours.embedding.embedding_dim) + hidden
     rows, problems = [], []
@@ -104,7 +104,7 @@ def compare_text_forward(module: nn.Module, ours: nn.Module, name: str, names: d
             return rows, problems
         rows.append(RowResult("Forward (the model)", "ours, with your weights", f"the same on a ({BATCH}, {LENGTH}) "
                               "token batch", True))
-        probe = torch.randn(expected.shape, generator=generator(2), dtype=expected.dtype)
+        probe = torch.randn(expected.shape, generator=generator(2), dtype=expected.dtype).to(expected.device)
         try:
             loss = (_first(_call(module, name, tokens, lengths)) * probe).sum()
             wanted = list(params.values())
@@ -114,7 +114,11 @@ def compare_text_forward(module: nn.Module, ours: nn.Module, name: str, names: d
             rows.append(RowResult("Gradients (the model)", "ours", "fail", False))
             return rows, [f"Gradients (the model): the backward pass fails with {failure(error)}."]
     ours.eval()
-    output = _ours_output(functional_call_module(ours, ours_params), name, tokens, lengths, expected.shape)
+
+    def with_copies(*args, **kwargs):  # ours, its weights the copies the gradients are taken with respect to
+        return functional_call(ours, ours_params, args, kwargs)
+
+    output = _ours_output(with_copies, name, tokens, lengths, expected.shape)
     ours_grads = torch.autograd.grad((output * probe).sum(), list(copies.values()), allow_unused=True)
     cut = [key for key, y, o in zip(params, yours_grads, ours_grads, strict=True) if y is None and o is not None]
     off = [key for key, y, o in zip(params, yours_grads, ours_grads, strict=True)
@@ -128,16 +132,6 @@ def compare_text_forward(module: nn.Module, ours: nn.Module, name: str, names: d
     else:
         rows.append(RowResult("Gradients (the model)", "ours", "the same for every weight", True))
     return rows, problems
-
-
-def functional_call_module(module: nn.Module, params: dict[str, Tensor]) -> nn.Module:
-    """``module`` with ``params`` in place of its own, for one call (torch.func.functional_call)."""
-
-    class Bound(nn.Module):
-        def forward(self, *args, **kwargs):
-            return functional_call(module, params, args, kwargs)
-
-    return Bound()
 
 
 @torch.no_grad()
