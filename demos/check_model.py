@@ -55,7 +55,7 @@ def example_evidence() -> list:
             for path in example_images()]
 
 
-def _summary(report, why_not_run: str | None) -> str:
+def _summary(report, why_not_run: str | None, readings: list[str] | None = None) -> str:
     lines = [f"### {'✔' if report.ok else '✘'} {report.model or 'Not one of the assignment models'}"
              + (f" ({report.cell})" if report.cell else "")]
     lines += [f"- ✘ {problem}" for problem in report.problems]
@@ -65,6 +65,9 @@ def _summary(report, why_not_run: str | None) -> str:
         lines += ["", "Your model passes: compare it with ours below."]
     elif why_not_run and not report.notes:
         lines += ["", f"Not run beside ours: {why_not_run}."]
+    if readings:
+        lines += ["", "Pick how to read your weights under **Read your weights as**, then press **Check** again: "
+                      "the weights read from your file wait for it, no new upload needed."]
     return "\n".join(lines)
 
 
@@ -103,7 +106,8 @@ def check_upload(path: str | None, model: str, session: dict | None, uploads: Up
     views = (gr.Column(visible=runs in ALEXNETS), gr.Column(visible=runs == "SentenceGeneration"),
              gr.Column(visible=runs == "SentimentClassification"))
     readings = gr.Dropdown(choices=["auto", *checked.readings], value="auto", visible=bool(checked.readings))
-    return (report.as_json(), _summary(report, checked.why_not_run), report.text(), state, *views, readings)
+    return (report.as_json(), _summary(report, checked.why_not_run, checked.readings), report.text(), state, *views,
+            readings)
 
 
 def waiting_weights(session: dict | None, uploads: UploadedModels) -> StudentWeights | None:

@@ -288,7 +288,8 @@ def test_a_cells_file_is_checked_for_its_layout_and_count_and_says_how_to_run_it
 def test_weights_that_read_two_ways_wait_for_the_pick_without_a_new_upload(students):
     uploads = UploadedModels()
     path = str(students["folder"] / "best_model.pt")
-    *_, asked, _, _, _, readings = tab.check_upload(path, "auto", None, uploads)
+    _, summary, _, asked, _, _, _, readings = tab.check_upload(path, "auto", None, uploads)
+    assert "under **Read your weights as**, then press **Check** again" in summary
     assert readings.choices[1:] == [("AlexNet", "AlexNet"), ("AlexNetAvgPooling", "AlexNetAvgPooling")]
     with pytest.raises(InvalidInput, match="cannot be run.*pick AlexNet or AlexNetAvgPooling"):
         tab.session_model(asked, uploads, "AlexNet")
