@@ -13,7 +13,7 @@ import gradio as gr
 from PIL import Image
 
 from demos.domain import VARIANTS as OUR_ALEXNETS
-from demos.domain import domain_probabilities, preprocess
+from demos.domain import domain_probabilities
 from demos.errors import InvalidInput, shown_to_user
 from demos.examples import example_images
 from demos.inputs import MAX_INSPECT_CHARACTERS, check_passage, check_prime, clean_review, read_uploaded_image
@@ -26,6 +26,7 @@ from demos.received import ReceivedUploads, received_uploads
 from demos.uploads import UPLOADS, Held, UploadedModels
 from demos.your_curves import build as build_your_curves
 from hw3core import DOMAINS
+from hw3core.alexnet import preprocess_image
 from hw3core.check import ALEXNETS, CHOICES, check
 from hw3core.check.student import SAVE_STATE_DICT, StudentFileError, StudentWeights, read_weights
 from hw3core.check.text import CELL_KEYS
@@ -51,7 +52,7 @@ sees it. The same check runs in a notebook: `from hw3core import check_model; ch
 def example_evidence() -> list:
     """The drawn example images with their domains: what the check may read a file's pooling from, where clear."""
     domain = {"painting": "art_painting"}
-    return [(preprocess(Image.open(path).convert("RGB")), DOMAINS.index(domain.get(path.stem, path.stem)))
+    return [(preprocess_image(Image.open(path).convert("RGB")), DOMAINS.index(domain.get(path.stem, path.stem)))
             for path in example_images()]
 
 

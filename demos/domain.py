@@ -14,17 +14,16 @@ from demos.model_store import CONCURRENCY_ID, ModelStore, Prediction
 from demos.received import received_uploads
 from demos.training_info import build_training_panel
 from hw3core import DOMAINS
-from hw3core.alexnet import image_transform
+from hw3core.alexnet import preprocess_image
 from hw3core.registry import titles
 
 # Checkpoint name -> the title shown above its result, in the order of the API's outputs.
 VARIANTS = titles("domain")
-preprocess = image_transform()
 
 
 @torch.inference_mode()
 def domain_probabilities(model: torch.nn.Module, image: Image.Image) -> dict[str, float]:
-    probabilities = torch.softmax(model(preprocess(image)[None]), dim=-1)[0]  # (4,)
+    probabilities = torch.softmax(model(preprocess_image(image)[None]), dim=-1)[0]  # (4,)
     return dict(zip(DOMAINS, probabilities.tolist(), strict=True))
 
 

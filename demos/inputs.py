@@ -13,7 +13,7 @@ from demos.character_names import character_names
 from demos.errors import InvalidInput
 from demos.received import ReceivedUploads
 from hw3core import ShakespeareWriter
-from hw3core.alexnet import decode_transform
+from hw3core.alexnet import decode_image
 
 # ----- images -----
 
@@ -73,9 +73,9 @@ def uploaded_file(value: dict | str | None) -> tuple[str | None, str | None]:
 
 
 def network_sized(image: Image.Image) -> Image.Image:
-    """The image as the networks see it (227x227, decode_transform's resize): what each view reads of it,
-    and the same pixels when decode_transform reads it again (a resize to its own size changes nothing)."""
-    return Image.fromarray(decode_transform()(image).permute(1, 2, 0).numpy())
+    """The image as the networks see it (227x227, decode_image's resize): what each view reads of it,
+    and the same pixels when decode_image reads it again (a resize to its own size changes nothing)."""
+    return Image.fromarray(decode_image(image).permute(1, 2, 0).numpy())
 
 
 def read_uploaded_image(upload: dict | str | None, received: ReceivedUploads) -> Image.Image:

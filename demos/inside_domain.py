@@ -11,7 +11,7 @@ from torch import nn
 from demos.errors import shown_to_user
 from demos.model_store import CONCURRENCY_ID, ModelStore
 from hw3core import DOMAINS
-from hw3core.alexnet import IMAGE_SIZE, decode_transform, normalize_transform
+from hw3core.alexnet import IMAGE_SIZE, decode_image, normalize_pixels
 from hw3core.explain import grad_cam, kernel_grid, last_conv_index, layer_table
 
 # One colour per domain (in DOMAINS order), the same in every variant's map; the legend names them.
@@ -42,8 +42,8 @@ and not the same: AlexNet and AlexNetAvgPooling end their convolutions on a **13
 
 def cam_view(model: nn.Module, image: Image.Image) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
     """(the 227x227 image the network saw, one (map, domain) per domain) for gr.AnnotatedImage."""
-    pixels = decode_transform()(image)  # (3, 227, 227) uint8
-    cam = grad_cam(model, normalize_transform()(pixels)[None])
+    pixels = decode_image(image)  # (3, 227, 227) uint8
+    cam = grad_cam(model, normalize_pixels(pixels)[None])
     maps = nn.functional.interpolate(cam.maps, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear")[0]  # (4, 227, 227)
     peaks = maps.amax(dim=(1, 2), keepdim=True)
     maps = torch.where(peaks > 0, maps / peaks.clamp_min(1e-12), 0.0) * MAP_OPACITY

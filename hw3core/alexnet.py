@@ -8,10 +8,12 @@ into a flat ``nn.Sequential`` whose module names carry the table's row numbers, 
 from collections import OrderedDict
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from huggingface_hub import PyTorchModelHubMixin
+from PIL import Image
 from torch import nn
-from torchvision.transforms import v2
+from torch.nn import functional as F
 
 DOMAINS = ("art_painting", "cartoon", "photo", "sketch")
 # Per-channel statistics of PACS, from the assignment's starter code.
@@ -20,19 +22,29 @@ PACS_STD = (0.3089, 0.3181, 0.3470)
 IMAGE_SIZE = 227
 
 
-def decode_transform() -> v2.Compose:
-    """PIL image -> (3, 227, 227) uint8 tensor: the decoding half, which a training run does once per image."""
-    return v2.Compose([v2.PILToTensor(), v2.Resize((IMAGE_SIZE, IMAGE_SIZE), antialias=True)])
+def decode_image(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> (3, 227, 227) uint8 tensor: the decoding half, which a training run does once per image.
+
+    What torchvision's ``v2.PILToTensor`` and ``v2.Resize(antialias=True)`` do, in the same calls into torch:
+    the app leaves torchvision out because importing it brings in torch._dynamo, SymPy and Triton (165 MB
+    resident on CPU), which it never uses. tests/test_alexnet.py checks the pixels against torchvision's."""
+    pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)
+    if pixels.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
+        return pixels
+    return F.interpolate(pixels[None], size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False,
+                         antialias=True)[0]
 
 
-def normalize_transform() -> v2.Compose:
-    """uint8 image tensor -> the normalised float tensor the networks read."""
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(PACS_MEAN, PACS_STD)])
+def normalize_pixels(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 image tensor(s) (..., 3, H, W) -> the normalised float tensor the networks read."""
+    mean = torch.tensor(PACS_MEAN).view(-1, 1, 1)
+    std = torch.tensor(PACS_STD).view(-1, 1, 1)
+    return pixels.to(torch.float32).mul_(1 / 255).sub_(mean).div_(std)
 
 
-def image_transform() -> v2.Compose:
+def preprocess_image(image: Image.Image) -> torch.Tensor:
     """PIL image -> normalised (3, 227, 227) float tensor: the same for training, evaluation and the app."""
-    return v2.Compose([decode_transform(), normalize_transform()])
+    return normalize_pixels(decode_image(image))
 
 
 class Conv(NamedTuple):

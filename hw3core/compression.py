@@ -173,7 +173,9 @@ def read_compressed(path, max_parameters: int | None = None) -> CompressedTensor
         raise CompressedFileError(f"{path} would decode into {decoded:,} weights, more than the "
                                   f"{max_parameters:,} allowed")
     tensors = load_file(str(path))
-    plain = {name: tensor for name, tensor in tensors.items() if name.rsplit(".", 1)[0] not in layout}
+    # safetensors maps the file and its tensors view the mapping: the plain tensors (kept by the model as they
+    # are) are copied, so that the mapping goes once the encoded ones are decoded and dropped.
+    plain = {name: tensor.clone() for name, tensor in tensors.items() if name.rsplit(".", 1)[0] not in layout}
     encoded = {name: tensor for name, tensor in tensors.items() if name not in plain}
     return CompressedTensors(plain, layout, encoded)
 

@@ -1,6 +1,6 @@
 """A compressed checkpoint as it is served: the pruned Linear layers stay sparse, never decoded dense.
 
-The model is built on the meta device (no weight allocated or initialised only to be overwritten);
+The model is built on the meta device (no weight allocated or drawn only to be overwritten);
 each pruned ``nn.Linear`` is replaced by a ``SparseLinear`` built straight from the file's positions and
 codebook; every other weight (the convolutions, the small last layer, the biases) is decoded dense,
 the form its products run fastest in. The answers are the dense decode's, to float rounding.
@@ -8,10 +8,10 @@ the form its products run fastest in. The answers are the dense decode's, to flo
 
 import math
 
-import torch
 from torch import nn
 
 from hw3core.compression import CompressedTensors
+from hw3core.meta_device import on_meta_device
 from hw3core.sparse_linear import SparseLinear, csr_from_positions
 
 # A pruned Linear layer keeping at most this share of its weights is served sparse. The shipped AlexNets'
@@ -28,7 +28,7 @@ def is_served_sparse(entry: dict) -> bool:
 def build_served(cls: type[nn.Module], config: dict, file: CompressedTensors) -> nn.Module:
     """``cls(**config)`` holding the weights of ``file``, in eval mode. Its layer and parameter names are
     the dense model's and every one must be in the file with its shape (a file of another variant is refused)."""
-    with torch.device("meta"):
+    with on_meta_device():
         model = cls(**config)
     state = dict(file.plain)
     sparse = set()

@@ -1,13 +1,21 @@
 """Parts A and B: each AlexNet variant against its table in the assignment, row by row."""
 
+import os
+import platform
 import re
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from conftest import assert_numerically_close
 from hw3core import ALEXNET_VARIANTS, AlexNet, AlexNetAvgPooling, AlexNetLargeKernel
+from hw3core.alexnet import IMAGE_SIZE, PACS_MEAN, PACS_STD, decode_image, normalize_pixels, preprocess_image
 from hw3core.check.tables import TABLES as ASSIGNMENT_TABLES
 
 # (layer type, output shape without the batch dimension, number of parameters): the assignment's tables, kept
@@ -27,6 +35,7 @@ SHORT_NAMES = {
     "Dropout": "dropout",
     "Linear": "linear",
 }
+REPO = Path(__file__).resolve().parent.parent
 VARIANTS = pytest.mark.parametrize("cls", list(ALEXNET_VARIANTS.values()), ids=list(ALEXNET_VARIANTS))
 
 
@@ -132,3 +141,30 @@ def test_a_fresh_model_keeps_the_signal_alive_to_its_last_hidden_layer(cls, mode
         for layer in list(model.children())[:-1]:
             hidden = layer(hidden)
     assert 0.1 < hidden.pow(2).mean().sqrt() < 10
+
+
+@pytest.mark.parametrize("size", [(640, 480), (31, 300), (227, 227), (100, 100)])
+def test_the_preprocessing_is_torchvisions_resize_and_normalisation(size):
+    """The networks were trained, and students train theirs, on torchvision's transforms; the app computes the
+    same pixels without importing torchvision. torch resizes uint8 natively where torchvision lets it (x86 with
+    AVX2, ARM); elsewhere torchvision rounds a float resize, which can differ by one level."""
+    v2 = pytest.importorskip("torchvision.transforms.v2")
+    image = Image.fromarray(np.random.default_rng(sum(size)).integers(0, 256, (*size[::-1], 3), dtype=np.uint8))
+    reference = v2.Compose([v2.PILToTensor(), v2.Resize((IMAGE_SIZE, IMAGE_SIZE), antialias=True)])(image)
+    pixels = decode_image(image)
+    assert pixels.dtype == torch.uint8 and pixels.shape == (3, IMAGE_SIZE, IMAGE_SIZE)
+    native = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") or platform.machine() in ("aarch64",
+                                                                                                      "arm64")
+    assert (pixels.int() - reference.int()).abs().max() <= (0 if native else 1)
+    normalize = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(PACS_MEAN, PACS_STD)])
+    assert torch.equal(normalize_pixels(pixels), normalize(pixels))
+    assert torch.equal(preprocess_image(image), normalize_pixels(pixels))
+
+
+def test_the_app_does_not_import_torchvision():
+    """Importing torchvision brings torch._dynamo, SymPy and Triton with it: 165 MB resident the app never uses."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, app; print(sorted(m for m in sys.modules if m in "
+                             "('torchvision', 'torch._dynamo', 'triton')))"], cwd=REPO, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"

@@ -23,12 +23,12 @@ from student_models import (
 
 import app
 from demos import check_model as tab
-from demos.domain import preprocess
 from demos.errors import InvalidInput
 from demos.examples import example_images
 from demos.inputs import MAX_IMAGE_BYTES
 from demos.uploads import NOT_CHECKED, UploadedModels
 from hw3core import DOMAINS
+from hw3core.alexnet import preprocess_image
 
 EPS = torch.finfo(torch.float32).eps
 REVIEWS = ["a great film , I loved it", "boring and bad , not good at all"]
@@ -105,7 +105,7 @@ def test_the_report_is_the_fixed_json_and_a_students_alexnet_runs_as_its_own_for
     drawing = example_images()[0]
     yours, ours, *_ = client.predict(handle_file(drawing), api_name="/your_domain")
     with torch.no_grad():
-        theirs = torch.softmax(students["alexnet"](preprocess(Image.open(drawing).convert("RGB"))[None]), -1)[0]
+        theirs = torch.softmax(students["alexnet"](preprocess_image(Image.open(drawing).convert("RGB"))[None]), -1)[0]
     assert_close_probabilities(confidences(yours), dict(zip(DOMAINS, theirs.tolist(), strict=True)), terms=9216)
     assert yours["label"] == max(confidences(yours), key=confidences(yours).get)
     assert set(confidences(ours)) == set(DOMAINS)  # ours of the same class, in /classify_domain's format

@@ -1,5 +1,5 @@
-"""The app's resident memory with the shipped checkpoints: after start-up (every model loaded) at most
-MAX_RESIDENT_MB, and one request to every endpoint adds at most MAX_GROWTH_MB (what the server sets up on
+"""The app's resident memory with the shipped checkpoints: at most MAX_RESIDENT_MB after start-up (every model
+loaded) and after one request to every endpoint, which adds at most MAX_GROWTH_MB (what the server sets up on
 first use; not what the largest request's buffers once needed). The app runs as ``python app.py`` runs it,
 in a process of its own; its memory is read from /proc. Prints the figures (pytest -s)."""
 
@@ -18,10 +18,11 @@ from demos.examples import example_images
 from tests.student_models import StarterGRUCell, StarterSentenceGeneration
 
 REPO = Path(__file__).resolve().parent.parent
-# The text models, torch and Gradio take about 0.78 GB; the three AlexNets, served sparse, the rest.
+# torch (with its CUDA libraries) and Gradio take about 0.6 GB, the models and the app the rest: 0.78 GB after
+# start and 0.86 GB after the requests, measured here. torch._dynamo, which would add 149 MB, is never imported.
 MAX_RESIDENT_MB = 1000
-# What the server sets up on first use: about 29 MB with the first request, 20 MB with the AlexNets' first, and
-# 20 MB with the first curves comparison (TensorBoard's reader and matplotlib load then), measured here.
+# What the server sets up on first use: about 30 MB with the first request, 15 MB with the AlexNets' first, and
+# 18 MB with the first curves comparison (TensorBoard's reader and matplotlib load then), measured here.
 MAX_GROWTH_MB = 96
 MODELS = 7
 
@@ -87,4 +88,4 @@ def test_the_app_with_the_shipped_models_stays_under_its_memory_bound(tmp_path):
     print(f"\napp resident memory: {after_start:.0f} MB after start, {after_requests:.0f} MB after one request "
           f"to each of {len(calls)} endpoints; growth by endpoint (MB): "
           + ", ".join(f"{name} {mb:.0f}" for name, mb in growth.items()))
-    assert after_start <= MAX_RESIDENT_MB and after_requests - after_start <= MAX_GROWTH_MB
+    assert max(after_start, after_requests) <= MAX_RESIDENT_MB and after_requests - after_start <= MAX_GROWTH_MB

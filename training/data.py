@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from hw3core.alexnet import DOMAINS, IMAGE_SIZE, decode_transform, normalize_transform
+from hw3core.alexnet import DOMAINS, IMAGE_SIZE, decode_image, normalize_pixels
 from hw3core.text import pad_reviews
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -68,16 +68,14 @@ class ImageFolderDataset(Dataset):
     def __init__(self, root: Path, samples: list[tuple[str, int]], crop_scale: float | None = None):
         self.root = root
         self.samples = samples
-        self.decode = decode_transform()
         self.images = [self._decode(path) for path, _ in tqdm(samples, desc="decoding images", leave=False,
                                                                mininterval=2, disable=len(samples) < 1000)]
         self.augment = None if crop_scale is None else train_augmentation(crop_scale)
-        self.normalize = normalize_transform()
 
     def _decode(self, path: str) -> torch.Tensor | None:
         try:
             with Image.open(self.root / path) as image:
-                return self.decode(image.convert("RGB"))
+                return decode_image(image.convert("RGB"))
         except (OSError, Image.DecompressionBombError, ValueError):
             return None
 
@@ -90,7 +88,7 @@ class ImageFolderDataset(Dataset):
             return None
         if self.augment is not None:
             image = self.augment(image)
-        return self.normalize(image), self.samples[index][1]
+        return normalize_pixels(image), self.samples[index][1]
 
 
 def train_augmentation(crop_scale: float) -> v2.Compose:

@@ -11,6 +11,7 @@ from hw3core.check.layer_summary import summary_rows
 from hw3core.check.report import Checked, Report, RowResult, forward_not_run
 from hw3core.check.student import Layer, StudentWeights, layers, parameter_count
 from hw3core.check.tables import PACS_CATEGORIES, TOTALS, Row, weighted_rows
+from hw3core.meta_device import on_meta_device
 from hw3core.registry import ALEXNET_VARIANTS
 
 ALEXNETS = {cls.__name__: cls for cls in ALEXNET_VARIANTS.values()}  # "AlexNet" -> AlexNet, ...
@@ -20,7 +21,7 @@ MAX_EXTRA_ROWS = 10  # layers the table does not have, listed one by one
 
 
 def _meta(name: str) -> nn.Module:
-    with torch.device("meta"):  # shapes only: no memory, no initialisation
+    with on_meta_device():  # shapes only
         return ALEXNETS[name]()
 
 
