@@ -1,11 +1,7 @@
 """Parts A and B: each AlexNet variant against its table in the assignment, row by row."""
 
-import os
 import platform
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,7 +31,6 @@ SHORT_NAMES = {
     "Dropout": "dropout",
     "Linear": "linear",
 }
-REPO = Path(__file__).resolve().parent.parent
 VARIANTS = pytest.mark.parametrize("cls", list(ALEXNET_VARIANTS.values()), ids=list(ALEXNET_VARIANTS))
 
 
@@ -160,11 +155,3 @@ def test_the_preprocessing_is_torchvisions_resize_and_normalisation(size):
     assert torch.equal(normalize_pixels(pixels), normalize(pixels))
     assert torch.equal(preprocess_image(image), normalize_pixels(pixels))
 
-
-def test_the_app_does_not_import_torchvision():
-    """Importing torchvision brings torch._dynamo, SymPy and Triton with it: 165 MB resident the app never uses."""
-    loaded = subprocess.run([sys.executable, "-c", "import sys, app; print(sorted(m for m in sys.modules if m in "
-                             "('torchvision', 'torch._dynamo', 'triton')))"], cwd=REPO, capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.strip() == "[]"

@@ -89,3 +89,13 @@ def test_the_app_with_the_shipped_models_stays_under_its_memory_bound(tmp_path):
           f"to each of {len(calls)} endpoints; growth by endpoint (MB): "
           + ", ".join(f"{name} {mb:.0f}" for name, mb in growth.items()))
     assert max(after_start, after_requests) <= MAX_RESIDENT_MB and after_requests - after_start <= MAX_GROWTH_MB
+
+
+def test_the_app_does_not_import_torchvision():
+    """Importing torchvision brings torch._dynamo, SymPy and Triton with it: 165 MB resident the app never uses
+    (tests/test_meta_device.py: nor does building a model on the meta device)."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, app; print(sorted(m for m in sys.modules if m in "
+                             "('torchvision', 'torch._dynamo', 'triton')))"], cwd=REPO, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
