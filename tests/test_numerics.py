@@ -56,7 +56,8 @@ def test_training_runs_with_denormals_flushed(denormals_kept, monkeypatch):
 
     monkeypatch.setattr(distributed, "loader", first_loader)
     task = loop.Task("t", torch.nn.Linear(2, 2), [], [], None, None)
-    settings = config.TrainingConfig(out=Path("unused"), device="cpu", amp=False, keep="last")
+    settings = config.TrainingConfig(out=Path("unused"), epochs=1, batch_size=2, lr=1e-3, weight_decay=0.0,
+                                     schedule="constant", warmup=0.0, device="cpu", amp=False, keep="last")
     with pytest.raises(Reached) as reached:
         loop.fit(task, settings)
     assert reached.value.args == (True,)

@@ -23,12 +23,14 @@ class TrainingConfig:
     """How ``fit`` trains a task: the flags every training script shares (``common_arguments``), typed."""
 
     out: Path  # the checkpoint folder
-    epochs: int = 1
-    batch_size: int = 32  # per process
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    warmup: float = 0.0
+    # What a model's recipe sets (hw3core.registry): no default here, so that there is one place for each.
+    epochs: int
+    batch_size: int  # per process
+    lr: float
+    weight_decay: float
+    schedule: str  # "constant" or "cosine"
+    warmup: float
+    # The flags no recipe sets: these defaults are the parser's (common_arguments).
     keep: str = "best"
     seed: int = 0
     resume: bool = False
@@ -63,7 +65,7 @@ def script_parser(description: str) -> argparse.ArgumentParser:
 def common_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of every training script. Those every recipe sets (epochs to warmup) have no default here:
     the model's recipe is theirs. The others have the defaults of ``TrainingConfig``."""
-    default = TrainingConfig(out=Path())
+    default = {f.name: f.default for f in dataclasses.fields(TrainingConfig)}
     parser.add_argument("--epochs", type=int, help="passes over the training data")
     parser.add_argument("--batch-size", type=int, help="per process")
     parser.add_argument("--lr", type=float, help="the peak learning rate of AdamW")
@@ -72,15 +74,16 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the learning rate after warm-up: constant, or a cosine decay to zero at the last step")
     parser.add_argument("--warmup", type=float, metavar="FRACTION",
                         help="share of all steps over which the learning rate rises linearly from zero")
-    parser.add_argument("--keep", choices=["best", "last"], default=default.keep,
+    parser.add_argument("--keep", choices=["best", "last"], default=default["keep"],
                         help="the weights saved: the epoch of lowest validation loss, or the last epoch")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only N examples (smoke runs)")
     parser.add_argument("--out", type=Path, default=None, help="the checkpoint folder (default: checkpoints/NAME)")
-    parser.add_argument("--seed", type=int, default=default.seed, help="of the split, the initial weights and the draws")
+    parser.add_argument("--seed", type=int, default=default["seed"], help="of the split, the initial weights and the draws")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--workers", type=int, default=default.workers, help="data-loading processes (0: in the main one)")
+    parser.add_argument("--workers", type=int, default=default["workers"],
+                        help="data-loading processes (0: in the main one)")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on GPU too")
 
 
