@@ -3,10 +3,12 @@
 Needs Debian's chromium and the Python package playwright (its driver only: never
 ``playwright install``); skipped where either is missing. Screenshots go to HW3_SCREENSHOTS, else
 a temporary folder: these show the tiny test models, not the README's screenshots of the real ones.
-HW3_BROWSER_CHECKPOINTS serves another checkpoint root instead of the tiny models; the "Inside the
-models" views take their screenshots of the trained ones with
+HW3_BROWSER_CHECKPOINTS serves another checkpoint root instead of the tiny models. The README's
+screenshots are of the shipped models, as a Space shows them (its install line, with the README's
+placeholder for the Space's name, not this machine's folder):
 
-    HW3_BROWSER_CHECKPOINTS=checkpoints HW3_SCREENSHOTS=docs/screenshots pytest tests/test_browser.py -k inside
+    SPACE_ID=ORG/hw3-demos HW3_BROWSER_CHECKPOINTS=checkpoints HW3_SCREENSHOTS=docs/screenshots \
+        pytest tests/test_browser.py
 """
 
 import os
