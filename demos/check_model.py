@@ -56,7 +56,7 @@ def example_evidence() -> list:
             for path in example_images()]
 
 
-def _summary(report, why_not_run: str | None, readings: list[str] | None = None) -> str:
+def _summary(report, why_not_run: str | None, readings: list[str] | None = None, weights_wait: bool = False) -> str:
     lines = [f"### {'✔' if report.ok else '✘'} {report.model or 'Not one of the assignment models'}"
              + (f" ({report.cell})" if report.cell else "")]
     lines += [f"- ✘ {problem}" for problem in report.problems]
@@ -69,6 +69,9 @@ def _summary(report, why_not_run: str | None, readings: list[str] | None = None)
     if readings:
         lines += ["", "Pick how to read your weights under **Read your weights as**, then press **Check** again: "
                       "the weights read from your file wait for it, no new upload needed."]
+    elif weights_wait and not report.ok:
+        lines += ["", "To check the same weights as another class, pick it under **It should be** and press "
+                      "**Check** again: no new upload needed."]
     return "\n".join(lines)
 
 
@@ -97,22 +100,21 @@ def check_upload(path: str | None, model: str, session: dict | None, uploads: Up
     if session:  # a new upload replaces the session's model
         uploads.release(session.get("token"))
     report = checked.report
-    token = None
-    if checked.model is not None:
-        token = uploads.hold(Held(checked.model, report.model, report.cell))
-    elif checked.readings:  # the weights wait, within the same bound, for the student to pick how to read them
-        token = uploads.hold(Held(None, report.model, report.cell, weights=weights))
+    # Where no model runs, the weights wait (within the same bound) for Check to be pressed again: with a reading
+    # picked, or another class. A model that runs holds its own copy of them.
+    waiting = None if checked.model is not None else weights
+    token = uploads.hold(Held(checked.model, report.model, report.cell, weights=waiting))
     state = {"token": token, "model": report.model, "why": checked.why_not_run}
     runs = report.model if checked.model is not None else None  # the views beside ours, for the class that runs
     views = (gr.Column(visible=runs in ALEXNETS), gr.Column(visible=runs == "SentenceGeneration"),
              gr.Column(visible=runs == "SentimentClassification"))
     readings = gr.Dropdown(choices=["auto", *checked.readings], value="auto", visible=bool(checked.readings))
-    return (report.as_json(), _summary(report, checked.why_not_run, checked.readings), report.text(), state, *views,
-            readings)
+    return (report.as_json(), _summary(report, checked.why_not_run, checked.readings, waiting is not None),
+            report.text(), state, *views, readings)
 
 
 def waiting_weights(session: dict | None, uploads: UploadedModels) -> StudentWeights | None:
-    """The weights of the session's last upload, where its check asked how to read them."""
+    """The weights of the session's last upload, where its check left no model to run."""
     try:
         return uploads.get(session.get("token")).weights if session else None
     except InvalidInput:
@@ -121,11 +123,9 @@ def waiting_weights(session: dict | None, uploads: UploadedModels) -> StudentWei
 
 def session_model(session: dict | None, uploads: UploadedModels, wanted: str) -> Held:
     """The session's checked model, if it is of the kind ``wanted`` ('AlexNet', 'writer', 'classifier')."""
-    if session and session.get("token") is None and session.get("model"):
-        raise InvalidInput(f"Your {session['model']} was checked but cannot be run: {session['why']}.")
     held = uploads.get(session.get("token") if session else None)
     if held.model is None:
-        raise InvalidInput(f"Your {held.name} was checked but cannot be run: {session['why']}.")
+        raise InvalidInput(f"Your {held.name or 'model'} was checked but cannot be run: {session['why']}.")
     kinds = {"AlexNet": (held.is_alexnet, "an AlexNet"),
              "writer": (held.name == "SentenceGeneration", "a writer (SentenceGeneration)"),
              "classifier": (held.name == "SentimentClassification", "a classifier (SentimentClassification)")}

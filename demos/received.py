@@ -8,7 +8,8 @@ which Gradio put in the same folder itself (at the same path when a client uploa
 
 An image input is sent again by each button of its tab (classify, then "where did it look?"), so the
 image read from it is kept in memory at the size the networks see (227x227, 150 kB), for the last
-``KEPT_IMAGES`` uploads; a model file is read once, and pressing Check again asks for it again.
+``KEPT_IMAGES`` uploads. A model file is read once: where its check leaves no model to run, the weights read
+wait in the session's slot (demos.uploads) for Check pressed again; after one that runs, it asks for the file.
 """
 
 import threading

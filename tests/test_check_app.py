@@ -215,7 +215,7 @@ def test_memory_stays_bounded_over_10_alexnet_uploads_in_a_row(students):
         *_, session, _, _, _, _ = tab.check_upload(path, "AlexNet", None, uploads)  # a new session each time
         sessions.append(session)
         alive.append(weakref.ref(uploads.get(session["token"]).model))
-        assert uploads.count(alexnets=True) <= 2
+        assert uploads.count(large=True) <= 2
     gc.collect()
     assert sum(ref() is not None for ref in alive) == 2
     growth = _resident_bytes() - rss_before
@@ -278,9 +278,11 @@ def test_the_tabs_session_state_frees_its_model_when_the_session_ends(checkpoint
 def test_a_cells_file_is_checked_for_its_layout_and_count_and_says_how_to_run_its_forward(tmp_path):
     torch.save(PerGateLSTMCell(128, 100).state_dict(), tmp_path / "cell.pt")
     assert {"GRUCell", "LSTMCell"} <= set(tab.CHOICES)
+    uploads = UploadedModels()
     report, summary, _, session, alexnet_view, writer_view, sentiment_view, _ = tab.check_upload(
-        str(tmp_path / "cell.pt"), "LSTMCell", None, UploadedModels())
-    assert report["ok"] and report["model"] == "LSTMCell" and session["token"] is None
+        str(tmp_path / "cell.pt"), "LSTMCell", None, uploads)
+    assert report["ok"] and report["model"] == "LSTMCell"
+    assert uploads.get(session["token"]).model is None and tab.waiting_weights(session, uploads) is not None
     assert not any(view.visible for view in (alexnet_view, writer_view, sentiment_view))
     assert "check_model(cell, \"LSTMCell\")" in summary and "a cell alone" in session["why"]
 
@@ -294,8 +296,42 @@ def test_weights_that_read_two_ways_wait_for_the_pick_without_a_new_upload(stude
     with pytest.raises(InvalidInput, match="cannot be run.*pick AlexNet or AlexNetAvgPooling"):
         tab.session_model(asked, uploads, "AlexNet")
     waiting = tab.waiting_weights(asked, uploads)
-    assert waiting is not None and uploads.count(alexnets=True) == 1  # within the AlexNets' bound
+    assert waiting is not None and uploads.count(large=True) == 1  # within the AlexNets' bound
     report, *_, picked, alexnet_view, _, _, _ = tab.check_upload(None, "auto", asked, uploads, "AlexNetAvgPooling",
                                                                   held=waiting)
     assert report["model"] == "AlexNetAvgPooling" and alexnet_view.visible
     assert tab.session_model(picked, uploads, "AlexNet").name == "AlexNetAvgPooling" and len(uploads) == 1
+
+
+def test_weights_checked_as_the_wrong_class_wait_for_another_without_a_new_upload(students):
+    uploads = UploadedModels()
+    path = str(students["folder"] / "best_model.pt")
+    report, summary, _, wrong, alexnet_view, *_ = tab.check_upload(path, "AlexNetLargeKernel", None, uploads)
+    assert not report["ok"] and not alexnet_view.visible
+    assert any("pick AlexNet" in note for note in report["notes"])
+    assert "pick it under **It should be** and press **Check** again: no new upload needed" in summary
+    with pytest.raises(InvalidInput, match="Your AlexNetLargeKernel was checked but cannot be run: it does not match"):
+        tab.session_model(wrong, uploads, "AlexNet")
+    waiting = tab.waiting_weights(wrong, uploads)
+    assert waiting is not None and uploads.count(large=True) == 1
+    report, summary, *_, right, alexnet_view, _, _, _ = tab.check_upload(None, "AlexNet", wrong, uploads, held=waiting)
+    assert report["ok"] and report["model"] == "AlexNet" and alexnet_view.visible
+    assert "no new upload" not in summary
+    assert tab.session_model(right, uploads, "AlexNet").model is not None
+    assert tab.waiting_weights(right, uploads) is None and len(uploads) == 1  # the model runs: the weights went
+
+
+def test_an_upload_as_large_as_an_alexnet_is_held_in_the_alexnets_slots_whatever_it_was_checked_as():
+    from demos.uploads import LARGE_BYTES, Held
+    from hw3core.check.student import StudentWeights
+
+    uploads = UploadedModels(max_alexnets=1, max_text_models=8)
+    large = StudentWeights({"embedding.weight": torch.empty(LARGE_BYTES // 4 + 1)})
+    first = uploads.hold(Held(None, "SentimentClassification", "GRUCell", weights=large))
+    assert uploads.count(large=True) == 1 and uploads.count(large=False) == 0
+    uploads.hold(Held(None, None, None, weights=large))  # not one of the assignment's models: as large, the same
+    with pytest.raises(InvalidInput, match="at most 1 uploaded AlexNets \\(or files as large\\)"):
+        uploads.get(first)
+    uploads.hold(Held(None, "SentenceGeneration", "GRUCell", weights=StudentWeights({"w": torch.empty(10)})))
+    assert uploads.count(large=True) == 1 and uploads.count(large=False) == 1
+
