@@ -307,7 +307,14 @@ def test_check_your_model_with_a_students_alexnet(page, tmp_path_factory):
     tab = open_tab(page, TABS[3])
     tab.locator("input[type=file]").first.set_input_files(folder / "best_model.pt")
     sync_api.expect(tab.get_by_text("best_model.pt").first).to_be_visible()  # uploaded
+    tab.get_by_label("It should be").click()
+    page.get_by_role("option", name="AlexNetLargeKernel", exact=True).click()
     tab.get_by_role("button", name="Check", exact=True).click()
+    sync_api.expect(tab.get_by_role("heading", name="✘ AlexNetLargeKernel")).to_be_visible()
+    sync_api.expect(tab.get_by_text("pick it under It should be and press Check again").first).to_be_visible()
+    tab.get_by_label("It should be").click()
+    page.get_by_role("option", name="auto", exact=True).click()
+    tab.get_by_role("button", name="Check", exact=True).click()  # the file was deleted once read: its weights wait
     # AlexNet or AlexNetAvgPooling: the same weights, and an untrained model's answers settle nothing: it asks
     sync_api.expect(tab.get_by_text("pick AlexNet or AlexNetAvgPooling").first).to_be_visible()
     reading = tab.get_by_label("Read your weights as")
