@@ -7,6 +7,7 @@ Text models are small, but bounded too. A session that ends (its State deleted) 
 """
 
 import secrets
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ class Held:
     def __post_init__(self):
         tensors = (list(self.model.parameters()) + list(self.model.buffers()) if self.model is not None
                    else list(getattr(self.weights, "state", {}).values()))
-        self.bytes = sum(tensor.nbytes for tensor in tensors)
+        # A file's vocabulary too: a few bytes a token on disk, some fifty as Python strings.
+        vocabulary = getattr(self.weights, "vocabulary", None) or []
+        self.bytes = sum(tensor.nbytes for tensor in tensors) + sum(map(sys.getsizeof, vocabulary))
 
     @property
     def is_alexnet(self) -> bool:

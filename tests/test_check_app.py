@@ -334,4 +334,8 @@ def test_an_upload_as_large_as_an_alexnet_is_held_in_the_alexnets_slots_whatever
         uploads.get(first)
     uploads.hold(Held(None, "SentenceGeneration", "GRUCell", weights=StudentWeights({"w": torch.empty(10)})))
     assert uploads.count(large=True) == 1 and uploads.count(large=False) == 1
+    words = [f"word{i}" for i in range(LARGE_BYTES // 40)]  # small tensors, but a vocabulary of 64 MB and more
+    uploads.hold(Held(None, "SentimentClassification", "GRUCell", weights=StudentWeights({"w": torch.empty(10)},
+                                                                                         vocabulary=words)))
+    assert uploads.count(large=True) == 1 and uploads.count(large=False) == 1
 
